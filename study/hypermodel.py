@@ -1,0 +1,188 @@
+"""The search space and the model: MobileNetV2 over grayscale films, five searched factors plus the learning rate.
+
+Everything that touches pixels after the cache runs inside the model (uint8 -> float, augmentation,
+1 -> 3 channels, MobileNetV2 scaling), so it runs on the accelerator and the CPU only copies uint8 batches.
+No file I/O here: the data arrive as in-memory arrays, the weights file path comes from the config.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import keras_tuner
+import numpy as np
+
+from study.config import ModelConfig, SearchConfig, SpaceConfig
+from study.errors import UserInputError
+
+logger = logging.getLogger(__name__)
+
+BACKBONE_NAME = "mobilenetv2"
+LOGIT_LAYER = "logit"
+HP_NAMES = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting", "learning_rate")
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """Training and validation images at one resolution (uint8, N x H x W x 1) and 0/1 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def class_weights(labels: np.ndarray, rule: str) -> dict[int, float] | None:
+    """Loss weights per class: none, balanced (n / (2 n_c)) or its square root (a milder correction)."""
+    if rule == "none":
+        return None
+    counts = np.bincount(labels.astype(int), minlength=2).astype(float)
+    balanced = labels.size / (2.0 * np.maximum(counts, 1.0))
+    weights = np.sqrt(balanced) if rule == "sqrt" else balanced
+    return {0: float(weights[0]), 1: float(weights[1])}
+
+
+def resolve_weights(weights: str) -> str | None:
+    """`imagenet` | `none` | a path to a weights file -> the value keras.applications expects."""
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    if not Path(weights).is_file():
+        raise UserInputError(f"--weights {weights}: no such file (expected imagenet, none or a path to a .h5 file)")
+    return weights
+
+
+def _augmentation(strength: float, horizontal_flip: bool) -> list[keras.layers.Layer]:
+    """Mild geometric and photometric jitter scaled by one strength in [0, 1]; nothing at strength 0."""
+    if strength <= 0:
+        return []
+    layers = [
+        keras.layers.RandomRotation(0.04 * strength, fill_mode="constant"),
+        keras.layers.RandomZoom(0.15 * strength, fill_mode="constant"),
+        keras.layers.RandomTranslation(0.08 * strength, 0.08 * strength, fill_mode="constant"),
+        keras.layers.RandomContrast(0.3 * strength, value_range=(0, 255)),
+        keras.layers.RandomBrightness(0.2 * strength, value_range=(0, 255)),
+    ]
+    if horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    return layers
+
+
+def _backbone(resolution: int, model_cfg: ModelConfig) -> keras.Model:
+    weights = resolve_weights(model_cfg.weights)
+    try:
+        backbone = keras.applications.MobileNetV2(
+            input_shape=(resolution, resolution, 3), alpha=model_cfg.alpha, include_top=False, weights=weights
+        )
+    except Exception as error:  # keras raises plain Exception/URLError when the download fails
+        if weights == "imagenet":
+            raise UserInputError(
+                "--weights imagenet: could not load the ImageNet weights of MobileNetV2 "
+                f"({type(error).__name__}: {error}); connect to the internet once, or pass --weights PATH.h5 or none"
+            ) from error
+        raise
+    return backbone
+
+
+def _set_trainable(backbone: keras.Model, unfrozen_layers: int, pretrained: bool) -> None:
+    """Unfreeze the top `unfrozen_layers` (-1: all). Pretrained BatchNorm stays frozen (inference mode)."""
+    count = len(backbone.layers) if unfrozen_layers < 0 else min(unfrozen_layers, len(backbone.layers))
+    backbone.trainable = count > 0
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = index >= len(backbone.layers) - count
+        if pretrained and isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+class ChestXrayHyperModel(keras_tuner.HyperModel):
+    """MobileNetV2 over the five factors. `fit` picks the cached arrays at the trial's resolution."""
+
+    def __init__(
+        self,
+        space: SpaceConfig,
+        model_cfg: ModelConfig,
+        search_cfg: SearchConfig,
+        arrays_by_resolution: dict[int, SplitArrays],
+    ) -> None:
+        super().__init__(name="chest_xray_mobilenetv2")
+        self.space = space
+        self.model_cfg = model_cfg
+        self.search_cfg = search_cfg
+        self.arrays_by_resolution = arrays_by_resolution
+
+    def declare(self, hp: keras_tuner.HyperParameters) -> dict[str, float | int | str]:
+        """Register the search space on `hp` and return this trial's values."""
+        space = self.space
+        return {
+            "resolution": hp.Choice("resolution", list(space.resolutions)),
+            "augmentation": hp.Choice("augmentation", list(space.augmentation)),
+            "dropout": hp.Float("dropout", space.dropout_min, space.dropout_max),
+            "unfrozen_layers": hp.Choice("unfrozen_layers", list(space.unfrozen_layers)),
+            "class_weighting": hp.Choice("class_weighting", list(space.class_weighting)),
+            "learning_rate": hp.Float("learning_rate", space.learning_rate_min, space.learning_rate_max, sampling="log")
+            if space.learning_rate_min < space.learning_rate_max
+            else hp.Fixed("learning_rate", space.learning_rate_min),
+        }
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        values = self.declare(hp)
+        return build_model(
+            resolution=int(values["resolution"]),
+            augmentation=float(values["augmentation"]),
+            dropout=float(values["dropout"]),
+            unfrozen_layers=int(values["unfrozen_layers"]),
+            learning_rate=float(values["learning_rate"]),
+            model_cfg=self.model_cfg,
+        )
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: object, **kwargs: object) -> object:
+        arrays = self.arrays_by_resolution[int(hp.get("resolution"))]
+        return model.fit(
+            arrays.x_train,
+            arrays.y_train,
+            batch_size=self.search_cfg.batch_size,
+            validation_data=(arrays.x_val, arrays.y_val),
+            class_weight=class_weights(arrays.y_train, str(hp.get("class_weighting"))),
+            shuffle=True,
+            **kwargs,
+        )
+
+
+def build_model(
+    resolution: int,
+    augmentation: float,
+    dropout: float,
+    unfrozen_layers: int,
+    learning_rate: float,
+    model_cfg: ModelConfig,
+) -> keras.Model:
+    """uint8 grayscale in, P(PNEUMONIA) out; the layer named `logit` feeds Grad-CAM."""
+    pretrained = model_cfg.weights != "none"
+    inputs = keras.Input((resolution, resolution, 1), dtype="uint8", name="film")
+    x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
+    for layer in _augmentation(augmentation, model_cfg.horizontal_flip):
+        x = layer(x)
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_scale")(x)
+    x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    backbone = _backbone(resolution, model_cfg)
+    if not pretrained:
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = model_cfg.bn_momentum
+    _set_trainable(backbone, unfrozen_layers, pretrained)
+    x = backbone(x, training=False) if pretrained else backbone(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logit = keras.layers.Dense(1, name=LOGIT_LAYER, dtype="float32")(x)
+    prob = keras.layers.Activation("sigmoid", name="prob", dtype="float32")(logit)
+    model = keras.Model(inputs, prob, name="chest_xray_mobilenetv2")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    return model

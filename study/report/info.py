@@ -1,0 +1,254 @@
+"""Results folder -> ReportData: read each file once and turn it into plain records.
+
+Each `get_*` reads one file (or a pair) and returns None when it is absent, so a report can be built at
+any moment of a study. `load_report_data` adds, for every absent part, a sentence that says which file
+is missing and which stage would have written it. Only a missing folder or a manifest this tool cannot
+read is fatal (ReportInputError): then the report would describe the wrong thing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from study.report.info_best import (
+    comparison_rows,
+    get_best_config,
+    get_gradcam_info,
+    get_roc_info,
+    get_test_info,
+    get_threshold_info,
+)
+from study.report.records import (
+    CountRow,
+    DataInfo,
+    PlanInfo,
+    PlanRound,
+    ReportData,
+    RunInfo,
+    SkippedRow,
+    TrialRow,
+    TrialsInfo,
+    as_float,
+    as_int,
+)
+from study.results import (
+    FORMAT_VERSION,
+    HP_PREFIX,
+    STAGES,
+    ResultsFormatError,
+    ResultsPaths,
+    read_csv,
+    read_json,
+    read_manifest,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ReportInputError(Exception):
+    """The folder cannot be reported on at all: missing, or its manifest is unreadable or of another format."""
+
+
+def get_run_info(paths: ResultsPaths) -> RunInfo | None:
+    """The manifest as a record; None before the study starts, ReportInputError when it cannot be trusted."""
+    try:
+        manifest = read_manifest(paths)
+        return None if manifest is None else _run_info(manifest)
+    except ResultsFormatError as exc:
+        raise ReportInputError(str(exc)) from exc
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise ReportInputError(
+            f'{paths.manifest}: unreadable manifest ({exc}); expected a JSON object with "format": {FORMAT_VERSION}'
+        ) from exc
+
+
+def _run_info(manifest: dict[str, Any]) -> RunInfo:
+    config_name = manifest.get("config_name")
+    seconds = manifest.get("stage_seconds") or {}
+    ordered = [s for s in STAGES if s in seconds] + sorted(s for s in seconds if s not in STAGES)
+    return RunInfo(
+        status=str(manifest.get("status", "unknown")),
+        config_name=None if config_name is None else str(config_name),
+        synthetic=config_name == "demo",
+        stages_done=tuple(str(s) for s in manifest.get("stages_done") or ()),
+        stage_seconds=tuple((s, float(seconds[s])) for s in ordered),
+        command=str(manifest.get("command") or ""),
+        versions=tuple((str(k), str(v)) for k, v in sorted((manifest.get("versions") or {}).items())),
+        device=str(manifest.get("device") or ""),
+        git_sha=None if manifest.get("git_sha") is None else str(manifest["git_sha"]),
+        started=None if manifest.get("started") is None else str(manifest["started"]),
+        finished=None if manifest.get("finished") is None else str(manifest["finished"]),
+    )
+
+
+def get_config_text(paths: ResultsPaths) -> str | None:
+    """config.json pretty-printed, so the resolved configuration can be read (and copied) as it ran."""
+    if not paths.config.exists():
+        return None
+    return json.dumps(read_json(paths.config), indent=2)
+
+
+def get_data_info(paths: ResultsPaths) -> DataInfo | None:
+    """Counts per split x class from data/summary.json and the first skipped files with their reasons."""
+    if not paths.data_summary.exists():
+        return None
+    summary = read_json(paths.data_summary)
+    counts: dict[str, dict[str, int]] = summary.get("counts") or {}
+    patients: dict[str, int] = summary.get("patients") or {}
+    found = {c for per_class in counts.values() for c in per_class}
+    classes = tuple(c for c in ("NORMAL", "PNEUMONIA") if c in found) + tuple(sorted(found - {"NORMAL", "PNEUMONIA"}))
+    splits = [s for s in ("train", "val", "test") if s in counts] + sorted(set(counts) - {"train", "val", "test"})
+    rows = tuple(
+        CountRow(
+            split=s,
+            counts=tuple(int(counts[s].get(c, 0)) for c in classes),
+            total=sum(int(v) for v in counts[s].values()),
+            patients=as_int(patients.get(s)),
+        )
+        for s in splits
+    )
+    skipped = read_csv(paths.skipped_csv) if paths.skipped_csv.exists() else []
+    return DataInfo(
+        classes=classes,
+        rows=rows,
+        class_totals=tuple(sum(r.counts[i] for r in rows) for i in range(len(classes))),
+        total=sum(r.total for r in rows),
+        skipped=len(skipped) if summary.get("skipped") is None else int(summary["skipped"]),
+        skipped_rows=tuple(SkippedRow(r.get("path", ""), r.get("reason", "")) for r in skipped[:10]),
+        duplicates_removed=as_int(summary.get("duplicates_removed")),
+        files_without_patient_id=as_int(summary.get("files_without_patient_id")),
+        val_fraction=as_float(summary.get("val_fraction")),
+        seed=as_int(summary.get("seed")),
+    )
+
+
+def get_plan_info(paths: ResultsPaths) -> PlanInfo | None:
+    """search/plan.json, flattened to one row per Hyperband round."""
+    if not paths.plan.exists():
+        return None
+    plan = read_json(paths.plan)
+    return PlanInfo(
+        max_epochs=int(plan["max_epochs"]),
+        factor=int(plan["factor"]),
+        hyperband_iterations=int(plan["hyperband_iterations"]),
+        total_trials=int(plan["total_trials"]),
+        total_epochs=int(plan["total_epochs"]),
+        rounds=tuple(
+            PlanRound(
+                iteration=int(bracket.get("iteration", 0)),
+                bracket=int(bracket["bracket"]),
+                round=int(r["round"]),
+                trials=int(r["trials"]),
+                epochs=int(r["epochs"]),
+                initial_epoch=int(r.get("initial_epoch", 0)),
+            )
+            for bracket in plan.get("brackets") or ()
+            for r in bracket.get("rounds") or ()
+        ),
+    )
+
+
+def get_trials_info(paths: ResultsPaths) -> TrialsInfo | None:
+    """search/trials.csv sorted best first (val_auc desc, unscored last), and the best-so-far curve."""
+    if not paths.trials_csv.exists():
+        return None
+    raw = read_csv(paths.trials_csv)
+    hp_columns = [c for c in (raw[0] if raw else {}) if c.startswith(HP_PREFIX)]
+    rows = [
+        TrialRow(
+            order=i + 1,
+            trial_id=r.get("trial_id", ""),
+            status=r.get("status", ""),
+            bracket=r.get("bracket", ""),
+            round=r.get("round", ""),
+            epochs=as_int(r.get("epochs")),
+            seconds=as_float(r.get("seconds")),
+            hp=tuple(r.get(c, "") for c in hp_columns),
+            val_auc=as_float(r.get("val_auc")),
+            val_loss=as_float(r.get("val_loss")),
+            val_accuracy=as_float(r.get("val_accuracy")),
+            error=r.get("error", ""),
+        )
+        for i, r in enumerate(raw)
+    ]
+    in_order = [r.val_auc if r.status == "COMPLETED" else None for r in rows]
+    scored = [r for r, value in zip(rows, in_order, strict=True) if value is not None]
+    best_so_far: list[float | None] = []
+    running: float | None = None
+    for value in in_order:
+        if value is not None and (running is None or value > running):
+            running = value
+        best_so_far.append(running)
+    return TrialsInfo(
+        hp_names=tuple(c[len(HP_PREFIX) :] for c in hp_columns),
+        rows=tuple(sorted(rows, key=lambda r: (r.val_auc is None, -(r.val_auc or 0.0), r.order))),
+        ran=len(rows),
+        completed=sum(r.status == "COMPLETED" for r in rows),
+        failed=sum(r.status == "FAILED" for r in rows),
+        best_trial_id=max(scored, key=lambda r: r.val_auc or 0.0).trial_id if scored else None,
+        any_error=any(r.error for r in rows),
+        val_auc_in_order=tuple(in_order),
+        best_so_far=tuple(best_so_far),
+    )
+
+
+def missing_sentence(what: str, stage: str | None, path: Path, root: Path, run: RunInfo | None) -> str:
+    """Say what is missing and why, from where the study got to."""
+    rel = path.relative_to(root).as_posix()
+    if run is None:
+        return f"No {what}: the study has not started (manifest.json and {rel} are missing)."
+    if stage is None:
+        return f"No {what}: {rel} is missing."
+    if stage in run.stages_done:
+        return f"No {what}: the {stage} stage finished but {rel} is missing."
+    if run.status in ("failed", "stopped"):
+        return f"No {what}: the study {run.status} before the {stage} stage ran ({rel} is missing)."
+    return f"No {what} yet: the {stage} stage has not run ({rel} is missing)."
+
+
+def load_report_data(root: Path) -> ReportData:
+    """Read the whole folder; a part that is missing or unreadable becomes None plus a sentence in notes."""
+    if not root.is_dir():
+        raise ReportInputError(f"{root}: no such results folder; expected the directory a study wrote into")
+    paths = ResultsPaths(root)
+    run = get_run_info(paths)
+    notes: dict[str, str] = {}
+    if run is None:
+        notes["run"] = "No run information: the study has not started (manifest.json is missing)."
+
+    def part(key: str, what: str, stage: str | None, path: Path, load: Callable[[], T | None]) -> T | None:
+        try:
+            value = load()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("cannot read %s: %s", path, exc)
+            notes[key] = f"No {what}: {path.relative_to(root).as_posix()} could not be read ({exc})."
+            return None
+        if value is None:
+            notes[key] = missing_sentence(what, stage, path, root, run)
+        return value
+
+    test = part("test", "test metrics", "evaluate", paths.test_metrics, lambda: get_test_info(paths))
+    confusion = None if test is None else test.confusion
+    return ReportData(
+        root=str(root),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        run=run,
+        config_text=part("config", "configuration", None, paths.config, lambda: get_config_text(paths)),
+        data=part("data", "data summary", "data", paths.data_summary, lambda: get_data_info(paths)),
+        plan=part("plan", "search plan", "search", paths.plan, lambda: get_plan_info(paths)),
+        trials=part("trials", "trials", "search", paths.trials_csv, lambda: get_trials_info(paths)),
+        best=part("best", "best configuration", "evaluate", paths.best_hyperparameters, lambda: get_best_config(paths)),
+        threshold=part("threshold", "threshold", "evaluate", paths.threshold, lambda: get_threshold_info(paths)),
+        test=test,
+        roc=part("roc", "ROC curve", "evaluate", paths.predictions_csv, lambda: get_roc_info(paths, confusion)),
+        gradcam=part("gradcam", "Grad-CAM gallery", "gradcam", paths.gradcam_index, lambda: get_gradcam_info(paths)),
+        comparison=comparison_rows(test, synthetic=run is not None and run.synthetic),
+        notes=notes,
+    )

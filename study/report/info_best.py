@@ -1,0 +1,190 @@
+"""best/ and gradcam/ -> records: the selected model, its threshold, its one look at the test set.
+
+Split from info.py to keep each module readable; load_report_data in info.py is the only caller.
+The ROC is computed here with numpy from predictions.csv, so the report does not need scikit-learn.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import numpy as np
+
+from study.report.records import (
+    BestConfig,
+    Confusion,
+    GradcamGroup,
+    GradcamImage,
+    GradcamInfo,
+    Metric,
+    Reference,
+    RocInfo,
+    TestInfo,
+    ThresholdInfo,
+    as_float,
+    as_int,
+)
+from study.results import ResultsPaths, read_csv, read_json
+
+METRIC_NAMES: tuple[tuple[str, str], ...] = (
+    ("auc", "AUC"),
+    ("accuracy", "Accuracy"),
+    ("sensitivity", "Sensitivity"),
+    ("specificity", "Specificity"),
+    ("precision", "Precision"),
+    ("f1", "F1"),
+)
+
+CATEGORY_TITLES: tuple[tuple[str, str], ...] = (
+    ("TP", "True positives: pneumonia, flagged"),
+    ("FP", "False positives: normal, flagged"),
+    ("FN", "False negatives: pneumonia, missed"),
+    ("TN", "True negatives: normal, not flagged"),
+)
+
+LABEL_NAMES = {"0": "NORMAL", "1": "PNEUMONIA"}
+
+# From the dataset notes; all on the Kermany et al. 2018 chest X-ray test set (624 images, 390 pneumonia).
+REFERENCES: tuple[Reference, ...] = (
+    Reference("Kermany 2018, InceptionV3", 0.968, 0.928, 0.932, 0.901, "checkpoint picked on the test set"),
+    Reference("MedMNIST v2, ResNet-50", 0.962, 0.884, None, None, "28 px images upscaled"),
+    Reference("MedMNIST+, ResNet-18 pretrained", 0.980, 0.911, None, None, "224 px; accuracy ± 1.0 pt over 3 seeds"),
+    Reference("Majority class (always pneumonia)", 0.5, 0.625, 1.0, 0.0, "the floor any model must beat"),
+)
+
+
+def get_best_config(paths: ResultsPaths) -> BestConfig | None:
+    if not paths.best_hyperparameters.exists():
+        return None
+    best = read_json(paths.best_hyperparameters)
+    return BestConfig(
+        trial_id=str(best.get("trial_id", "")),
+        values=tuple(sorted((best.get("values") or {}).items())),
+        val_auc=as_float(best.get("val_auc")),
+    )
+
+
+def get_threshold_info(paths: ResultsPaths) -> ThresholdInfo | None:
+    if not paths.threshold.exists():
+        return None
+    found = read_json(paths.threshold)
+    return ThresholdInfo(
+        method=str(found.get("method", "")),
+        threshold=float(found["threshold"]),
+        val_sensitivity=as_float(found.get("val_sensitivity")),
+        val_specificity=as_float(found.get("val_specificity")),
+        n_val=as_int(found.get("n_val")),
+    )
+
+
+def get_test_info(paths: ResultsPaths) -> TestInfo | None:
+    """Test metrics with their bootstrap CIs, in the order the summary shows them."""
+    if not paths.test_metrics.exists():
+        return None
+    found = read_json(paths.test_metrics)
+    metrics = found.get("metrics") or {}
+    matrix = found.get("confusion_matrix")
+    return TestInfo(
+        n=int(found.get("n", 0)),
+        n_positive=int(found.get("n_positive", 0)),
+        n_negative=int(found.get("n_negative", 0)),
+        threshold=as_float(found.get("threshold")),
+        confidence=as_float(found.get("confidence")),
+        bootstrap_resamples=as_int(found.get("bootstrap_resamples")),
+        metrics=tuple(
+            Metric(
+                key=key,
+                name=name,
+                value=as_float(metrics[key].get("value")),
+                ci_low=as_float(metrics[key].get("ci_low")),
+                ci_high=as_float(metrics[key].get("ci_high")),
+            )
+            for key, name in METRIC_NAMES
+            if key in metrics
+        ),
+        confusion=None if matrix is None else Confusion(**{k: int(matrix[k]) for k in ("tn", "fp", "fn", "tp")}),
+    )
+
+
+def comparison_rows(test: TestInfo | None, synthetic: bool) -> tuple[Reference, ...]:
+    """Our test row (when there is one) above the reference rows, in the same units."""
+    if test is None:
+        return REFERENCES
+    values = {m.key: m.value for m in test.metrics}
+    note = "synthetic demo data" if synthetic else f"this study's test split, {test.n} images"
+    ours = Reference(
+        "This study: MobileNetV2, best trial",
+        values.get("auc"),
+        values.get("accuracy"),
+        values.get("sensitivity"),
+        values.get("specificity"),
+        note,
+        ours=True,
+    )
+    return (ours, *REFERENCES)
+
+
+def roc_curve(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """FPR, TPR at every distinct threshold (highest first) and the trapezoid AUC; ties share one point."""
+    order = np.argsort(-probs, kind="mergesort")
+    probs, labels = probs[order], labels[order]
+    last_of_each = np.r_[np.flatnonzero(np.diff(probs)), probs.size - 1]
+    tps = np.cumsum(labels)[last_of_each]
+    fps = last_of_each + 1 - tps
+    tpr = np.r_[0.0, tps / tps[-1]]
+    fpr = np.r_[0.0, fps / fps[-1]]
+    auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+    return fpr, tpr, auc
+
+
+def get_roc_info(paths: ResultsPaths, confusion: Confusion | None) -> RocInfo | None:
+    """ROC of the test rows; the marked operating point is the test confusion matrix's, not recomputed."""
+    if not paths.predictions_csv.exists():
+        return None
+    test = [r for r in read_csv(paths.predictions_csv) if r.get("split") == "test"]
+    labels = np.array([int(float(r["label"])) for r in test], dtype=np.int64)
+    probs = np.array([float(r["prob"]) for r in test], dtype=np.float64)
+    n_positive = int(labels.sum())
+    if n_positive in (0, labels.size):
+        raise ValueError(f"{labels.size} test rows with {n_positive} positive: an ROC needs both classes")
+    fpr, tpr, auc = roc_curve(labels, probs)
+    point = None
+    if confusion is not None and confusion.fp + confusion.tn and confusion.tp + confusion.fn:
+        point = (confusion.fp / (confusion.fp + confusion.tn), confusion.tp / (confusion.tp + confusion.fn))
+    return RocInfo(
+        fpr=tuple(float(x) for x in fpr),
+        tpr=tuple(float(x) for x in tpr),
+        auc=auc,
+        n=int(labels.size),
+        n_positive=n_positive,
+        operating_point=point,
+    )
+
+
+def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
+    """gradcam/index.csv grouped TP, FP, FN, TN (then any other category); src is relative to report.html."""
+    if not paths.gradcam_index.exists():
+        return None
+    images = [
+        GradcamImage(
+            file=r.get("file", ""),
+            src=quote(f"{paths.gradcam_dir.name}/{r.get('file', '')}"),
+            exists=(paths.gradcam_dir / r.get("file", "")).is_file(),
+            category=r.get("category", ""),
+            label=LABEL_NAMES.get(r.get("label", ""), r.get("label", "")),
+            prob=as_float(r.get("prob")),
+            patient_id=r.get("patient_id", ""),
+            method=r.get("method", ""),
+            layer=r.get("layer", ""),
+        )
+        for r in read_csv(paths.gradcam_index)
+    ]
+    titles = dict(CATEGORY_TITLES)
+    categories = list(titles) + sorted({i.category for i in images} - set(titles))
+    return GradcamInfo(
+        groups=tuple(
+            GradcamGroup(c, titles.get(c, c), tuple(i for i in images if i.category == c)) for c in categories
+        ),
+        total=len(images),
+        missing_files=sum(not i.exists for i in images),
+    )

@@ -1,0 +1,256 @@
+"""The report's plain data: frozen records built by info.py and read by plots.py and the templates.
+
+Keeping them free of behaviour lets tests compare values instead of pixels or HTML, and lets the
+templates stay logic-free: every number they show is already here, unrounded. The two cell parsers at
+the end are shared by the info modules, which read CSV cells and JSON values of either type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+HpValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What manifest.json says about the run that wrote the folder."""
+
+    status: str
+    config_name: str | None
+    synthetic: bool
+    stages_done: tuple[str, ...]
+    stage_seconds: tuple[tuple[str, float], ...]
+    command: str
+    versions: tuple[tuple[str, str], ...]
+    device: str
+    git_sha: str | None
+    started: str | None
+    finished: str | None
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """One split of the data table: images per class (in DataInfo.classes order) and patients."""
+
+    split: str
+    counts: tuple[int, ...]
+    total: int
+    patients: int | None
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """data/summary.json plus the first rows of data/skipped.csv."""
+
+    classes: tuple[str, ...]
+    rows: tuple[CountRow, ...]
+    class_totals: tuple[int, ...]
+    total: int
+    skipped: int
+    skipped_rows: tuple[SkippedRow, ...]
+    duplicates_removed: int | None
+    files_without_patient_id: int | None
+    val_fraction: float | None
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class PlanRound:
+    """One Hyperband round: how many trials train up to how many epochs."""
+
+    iteration: int
+    bracket: int
+    round: int
+    trials: int
+    epochs: int
+    initial_epoch: int
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    max_epochs: int
+    factor: int
+    hyperband_iterations: int
+    total_trials: int
+    total_epochs: int
+    rounds: tuple[PlanRound, ...]
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One row of search/trials.csv; hp values are in TrialsInfo.hp_names order."""
+
+    order: int
+    trial_id: str
+    status: str
+    bracket: str
+    round: str
+    epochs: int | None
+    seconds: float | None
+    hp: tuple[str, ...]
+    val_auc: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    error: str
+
+
+@dataclass(frozen=True)
+class TrialsInfo:
+    """search/trials.csv sorted by val_auc (best first), plus the curve of the best so far in trial order."""
+
+    hp_names: tuple[str, ...]
+    rows: tuple[TrialRow, ...]
+    ran: int
+    completed: int
+    failed: int
+    best_trial_id: str | None
+    any_error: bool
+    val_auc_in_order: tuple[float | None, ...]
+    best_so_far: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class BestConfig:
+    """best/hyperparameters.json."""
+
+    trial_id: str
+    values: tuple[tuple[str, HpValue], ...]
+    val_auc: float | None
+
+
+@dataclass(frozen=True)
+class ThresholdInfo:
+    """best/threshold.json: the operating point chosen on validation."""
+
+    method: str
+    threshold: float
+    val_sensitivity: float | None
+    val_specificity: float | None
+    n_val: int | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    name: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class Confusion:
+    tn: int
+    fp: int
+    fn: int
+    tp: int
+
+
+@dataclass(frozen=True)
+class TestInfo:
+    """best/test_metrics.json: the one look at the test set."""
+
+    n: int
+    n_positive: int
+    n_negative: int
+    threshold: float | None
+    confidence: float | None
+    bootstrap_resamples: int | None
+    metrics: tuple[Metric, ...]
+    confusion: Confusion | None
+
+
+@dataclass(frozen=True)
+class RocInfo:
+    """ROC of the test rows of best/predictions.csv; the operating point comes from the confusion matrix."""
+
+    fpr: tuple[float, ...]
+    tpr: tuple[float, ...]
+    auc: float
+    n: int
+    n_positive: int
+    operating_point: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published (or trivial) result to read ours against; None where the source gives no number."""
+
+    model: str
+    auc: float | None
+    accuracy: float | None
+    sensitivity: float | None
+    specificity: float | None
+    note: str
+    ours: bool = False
+
+
+@dataclass(frozen=True)
+class GradcamImage:
+    file: str
+    src: str
+    exists: bool
+    category: str
+    label: str
+    prob: float | None
+    patient_id: str
+    method: str
+    layer: str
+
+
+@dataclass(frozen=True)
+class GradcamGroup:
+    category: str
+    title: str
+    images: tuple[GradcamImage, ...]
+
+
+@dataclass(frozen=True)
+class GradcamInfo:
+    groups: tuple[GradcamGroup, ...]
+    total: int
+    missing_files: int
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows; a None section comes with a sentence in `notes` under the same key."""
+
+    root: str
+    generated: str
+    run: RunInfo | None
+    config_text: str | None
+    data: DataInfo | None
+    plan: PlanInfo | None
+    trials: TrialsInfo | None
+    best: BestConfig | None
+    threshold: ThresholdInfo | None
+    test: TestInfo | None
+    roc: RocInfo | None
+    gradcam: GradcamInfo | None
+    comparison: tuple[Reference, ...]
+    notes: Mapping[str, str]
+
+
+def as_float(value: Any) -> float | None:
+    """A CSV cell or JSON value as a float; empty, missing or NaN becomes None (shown as a dash)."""
+    if value is None or value == "":
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def as_int(value: Any) -> int | None:
+    """A CSV cell or JSON value as an int ("12" and "12.0" both read as 12); empty becomes None."""
+    number = as_float(value)
+    return None if number is None else int(number)

@@ -1,0 +1,259 @@
+"""A fake results folder written through study/results.py's writers, with values the report tests know.
+
+`write_fixture` writes a complete study (every file the report reads); `partial=True` writes a study
+killed during the search (two trials, no best/, no gradcam/). `tag` is appended to file names, config
+strings, hyperparameter values and ids, so a test can check that none of them reaches the HTML unescaped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from study.results import (
+    GRADCAM_COLUMNS,
+    HISTORY_COLUMNS,
+    PREDICTION_COLUMNS,
+    SKIPPED_COLUMNS,
+    SPLIT_COLUMNS,
+    ResultsPaths,
+    new_manifest,
+    trial_columns,
+    write_csv,
+    write_json,
+)
+
+COUNTS = {
+    "train": {"NORMAL": 1000, "PNEUMONIA": 2900},
+    "val": {"NORMAL": 80, "PNEUMONIA": 260},
+    "test": {"NORMAL": 234, "PNEUMONIA": 390},
+}
+PATIENTS = {"train": 2100, "val": 230, "test": 400}
+SKIPPED = (
+    ("train/NORMAL/broken.jpeg", "cannot decode"),
+    ("train/PNEUMONIA/empty.jpeg", "zero bytes"),
+    ("test/NORMAL/tiny.jpeg", "smaller than 32 px"),
+)
+# (status, val_auc) in the order trials finished; the best completed one is trial 0003.
+TRIALS = (
+    ("COMPLETED", 0.71),
+    ("COMPLETED", 0.83),
+    ("COMPLETED", 0.79),
+    ("COMPLETED", 0.91),
+    ("COMPLETED", 0.88),
+    ("FAILED", None),
+)
+BEST_TRIAL_ID = "0003"
+METRICS = {
+    "auc": (0.953, 0.931, 0.972),
+    "accuracy": (0.912, 0.889, 0.933),
+    "sensitivity": (0.941, 0.917, 0.963),
+    "specificity": (0.863, 0.818, 0.905),
+    "precision": (0.920, 0.893, 0.944),
+    "f1": (0.930, 0.911, 0.948),
+}
+CONFUSION = {"tn": 202, "fp": 32, "fn": 23, "tp": 367}
+THRESHOLD = 0.412
+GRADCAM_CATEGORIES = ("TP", "FP", "FN", "TN")
+DONE = ("data", "search", "evaluate", "ablation", "gradcam")
+
+
+def fixture_predictions(n: int = 40) -> tuple[list[int], list[float]]:
+    """Deterministic test labels and probabilities, overlapping enough that the AUC is not 1."""
+    rng = np.random.default_rng(0)
+    labels = [i % 3 != 0 for i in range(n)]
+    probs = [float(np.clip(0.3 * y + 0.7 * rng.random(), 0.0, 1.0)) for y in labels]
+    return [int(y) for y in labels], probs
+
+
+def write_fixture(root: Path, *, partial: bool = False, tag: str = "", config_name: str = "overnight") -> ResultsPaths:
+    """Write the fake study into `root` and return its paths."""
+    paths = ResultsPaths(root)
+    manifest = new_manifest(
+        f"python run_study.py --data /data{tag}",
+        {"python": "3.11.9", "keras": "3.15.1"},
+        f"NVIDIA T4{tag}",
+        "0123456789abcdef",
+    )
+    manifest.update(
+        status="running" if partial else "complete",
+        config_name=config_name,
+        stages_done=["data"] if partial else list(DONE),
+        stage_seconds={"data": 41.5}
+        if partial
+        else {"data": 41.5, "search": 9000.0, "evaluate": 75.25, "gradcam": 30.0},
+        started="2025-01-01T22:00:00Z",
+        finished=None if partial else "2025-01-02T05:00:00Z",
+    )
+    write_json(paths.manifest, manifest)
+    write_json(
+        paths.config,
+        {
+            "name": config_name,
+            "data": {"root": f"/data/chest_xray{tag}", "image_size": 224},
+            "search": {"max_epochs": 9, "factor": 3},
+        },
+    )
+    _write_data(paths, tag)
+    _write_search(paths, tag, TRIALS[:2] if partial else TRIALS)
+    if not partial:
+        _write_best(paths, tag)
+        _write_gradcam(paths, tag)
+    return paths
+
+
+def _write_data(paths: ResultsPaths, tag: str) -> None:
+    rows = [
+        {
+            "path": f"{split}/{label}/img{i}{tag}.jpeg",
+            "label": label,
+            "patient_id": f"p{i}{tag}",
+            "source_split": split,
+            "split": split,
+            "sha1": f"{i:040x}",
+        }
+        for split in COUNTS
+        for label in COUNTS[split]
+        for i in range(2)
+    ]
+    write_csv(paths.split_csv, SPLIT_COLUMNS, rows)
+    write_csv(paths.skipped_csv, SKIPPED_COLUMNS, [{"path": p + tag, "reason": r + tag} for p, r in SKIPPED])
+    write_json(
+        paths.data_summary,
+        {
+            "counts": COUNTS,
+            "patients": PATIENTS,
+            "source_counts": COUNTS,
+            "skipped": len(SKIPPED),
+            "duplicates_removed": 4,
+            "files_without_patient_id": 0,
+            "val_fraction": 0.08,
+            "seed": 42,
+            "data_root": f"/data{tag}",
+            "data_hash": "abc",
+        },
+    )
+
+
+def _write_search(paths: ResultsPaths, tag: str, trials: tuple[tuple[str, float | None], ...]) -> None:
+    write_json(
+        paths.plan,
+        {
+            "max_epochs": 9,
+            "factor": 3,
+            "hyperband_iterations": 1,
+            "total_trials": 13,
+            "total_epochs": 60,
+            "brackets": [
+                {
+                    "iteration": 0,
+                    "bracket": 2,
+                    "rounds": [
+                        {"round": 0, "trials": 9, "epochs": 1, "initial_epoch": 0},
+                        {"round": 1, "trials": 3, "epochs": 3, "initial_epoch": 1},
+                        {"round": 2, "trials": 1, "epochs": 9, "initial_epoch": 3},
+                    ],
+                }
+            ],
+        },
+    )
+    rows = []
+    for i, (status, auc) in enumerate(trials):
+        trial_id = f"{i:04d}"
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "status": status,
+                "bracket": 2,
+                "round": 0,
+                "parent": "",
+                "epochs": 3,
+                "initial_epoch": 0,
+                "best_epoch": 2,
+                "seconds": 60.0 + i,
+                "error": "" if auc is not None else f"OOM{tag}",
+                "hp_alpha": 0.35 if i % 2 else 1.0,
+                "hp_learning_rate": 10.0 ** -(3 + i % 2),
+                "hp_optimizer": f"adam{tag}",
+                "val_auc": auc,
+                "val_loss": None if auc is None else 1 - auc,
+                "val_accuracy": None if auc is None else auc - 0.05,
+                "auc": auc,
+                "loss": None,
+            }
+        )
+        if auc is not None:
+            history = [
+                {
+                    "epoch": e,
+                    "loss": 0.6,
+                    "auc": auc,
+                    "accuracy": 0.8,
+                    "val_loss": 0.5,
+                    "val_auc": auc,
+                    "val_accuracy": 0.8,
+                }
+                for e in range(3)
+            ]
+            write_csv(paths.history_csv(trial_id), HISTORY_COLUMNS, history)
+    write_csv(paths.trials_csv, trial_columns(["alpha", "learning_rate", "optimizer"]), rows)
+
+
+def _write_best(paths: ResultsPaths, tag: str) -> None:
+    write_json(
+        paths.best_hyperparameters,
+        {
+            "trial_id": BEST_TRIAL_ID,
+            "values": {"alpha": 0.35, "learning_rate": 0.0001, "optimizer": f"adam{tag}"},
+            "val_auc": 0.91,
+        },
+    )
+    write_json(
+        paths.threshold,
+        {"method": "youden", "threshold": THRESHOLD, "val_sensitivity": 0.95, "val_specificity": 0.87, "n_val": 340},
+    )
+    write_json(
+        paths.test_metrics,
+        {
+            "n": 624,
+            "n_positive": 390,
+            "n_negative": 234,
+            "threshold": THRESHOLD,
+            "confidence": 0.95,
+            "bootstrap_resamples": 2000,
+            "metrics": {k: {"value": v, "ci_low": lo, "ci_high": hi} for k, (v, lo, hi) in METRICS.items()},
+            "confusion_matrix": CONFUSION,
+        },
+    )
+    labels, probs = fixture_predictions()
+    rows = [
+        {"split": "test", "path": f"test/img{i}{tag}.jpeg", "label": y, "prob": p}
+        for i, (y, p) in enumerate(zip(labels, probs, strict=True))
+    ]
+    rows += [{"split": "val", "path": f"val/img{i}.jpeg", "label": i % 2, "prob": 0.5} for i in range(6)]
+    write_csv(paths.predictions_csv, PREDICTION_COLUMNS, rows)
+
+
+def _write_gradcam(paths: ResultsPaths, tag: str) -> None:
+    rows = []
+    for c, category in enumerate(GRADCAM_CATEGORIES):
+        for i in range(2):
+            file = f"{category.lower()}_{i}{tag}.png"
+            image = paths.gradcam_dir / file
+            image.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (16, 16), (60 * c, 100, 200 - 40 * i)).save(image, format="PNG")
+            rows.append(
+                {
+                    "file": file,
+                    "source": f"test/img{i}{tag}.jpeg",
+                    "category": category,
+                    "label": int(category in ("TP", "FN")),
+                    "prob": 0.1 + 0.2 * c + 0.05 * i,
+                    "patient_id": f"patient{c}{i}{tag}",
+                    "method": "gradcam",
+                    "layer": "out_relu",
+                }
+            )
+    write_csv(paths.gradcam_index, GRADCAM_COLUMNS, rows)

@@ -1,0 +1,284 @@
+"""The report side: records from a known fixture, the rendered page, partial studies, escaping, the CLI."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from report_fixture import BEST_TRIAL_ID, CONFUSION, METRICS, fixture_predictions, write_fixture
+
+from study.report.info import ReportInputError, load_report_data, missing_sentence
+from study.report.records import ReportData, RunInfo
+from study.report.render import fmt_ci, write_report
+from study.results import ResultsPaths, write_json
+
+REPO = Path(__file__).resolve().parents[1]
+EVIL = "<script>alert(1)</script>"
+SECTION_IDS = ("contents", "summary", "data", "search", "best", "gradcam", "reproducibility")
+BLOCKED_RUN = """
+import runpy, sys
+BLOCKED = {"tensorflow", "keras", "keras_tuner"}
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Blocker())
+sys.argv = ["build_report.py", *sys.argv[1:]]
+runpy.run_path("build_report.py", run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> ResultsPaths:
+    return write_fixture(tmp_path_factory.mktemp("full") / "results", config_name="demo")
+
+
+@pytest.fixture(scope="module")
+def full_data(full: ResultsPaths) -> ReportData:
+    return load_report_data(full.root)
+
+
+@pytest.fixture(scope="module")
+def full_html(full: ResultsPaths) -> str:
+    return write_report(full.root).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def partial_html(tmp_path_factory: pytest.TempPathFactory) -> str:
+    paths = write_fixture(tmp_path_factory.mktemp("partial") / "results", partial=True)
+    return write_report(paths.root).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def cli_main() -> Callable[[list[str]], int]:
+    return runpy.run_path(str(REPO / "build_report.py"))["main"]
+
+
+# (a) records
+
+
+def test_trials_sorted_best_first_with_best_so_far(full_data: ReportData) -> None:
+    trials = full_data.trials
+    assert trials is not None
+    assert trials.best_trial_id == BEST_TRIAL_ID
+    assert [t.trial_id for t in trials.rows] == ["0003", "0004", "0001", "0002", "0000", "0005"]
+    assert trials.hp_names == ("alpha", "learning_rate", "optimizer")
+    assert trials.rows[0].hp == ("0.35", "0.0001", "adam")
+    assert (trials.ran, trials.completed, trials.failed, trials.any_error) == (6, 5, 1, True)
+    assert trials.val_auc_in_order == (0.71, 0.83, 0.79, 0.91, 0.88, None)
+    assert trials.best_so_far == (0.71, 0.83, 0.83, 0.91, 0.91, 0.91)
+
+
+def test_data_counts_and_skipped(full_data: ReportData) -> None:
+    data = full_data.data
+    assert data is not None
+    assert data.classes == ("NORMAL", "PNEUMONIA")
+    assert [(r.split, r.counts, r.total, r.patients) for r in data.rows] == [
+        ("train", (1000, 2900), 3900, 2100),
+        ("val", (80, 260), 340, 230),
+        ("test", (234, 390), 624, 400),
+    ]
+    assert (data.class_totals, data.total, data.skipped) == ((1314, 3550), 4864, 3)
+    assert data.skipped_rows[0].path == "train/NORMAL/broken.jpeg"
+    assert data.skipped_rows[0].reason == "cannot decode"
+
+
+def test_test_metrics_best_config_and_plan(full_data: ReportData) -> None:
+    test, best, plan = full_data.test, full_data.best, full_data.plan
+    assert test is not None and best is not None and plan is not None
+    assert [m.key for m in test.metrics] == list(METRICS)
+    assert {m.key: (m.value, m.ci_low, m.ci_high) for m in test.metrics} == METRICS
+    assert test.confusion is not None and asdict(test.confusion) == CONFUSION
+    assert fmt_ci(test.metrics[0]) == "0.953 [0.931, 0.972]"
+    assert best.trial_id == BEST_TRIAL_ID
+    assert dict(best.values) == {"alpha": 0.35, "learning_rate": 0.0001, "optimizer": "adam"}
+    assert (plan.total_trials, [r.trials for r in plan.rounds]) == (13, [9, 3, 1])
+    assert full_data.comparison[0].ours and full_data.comparison[0].auc == 0.953
+    assert full_data.run is not None and full_data.run.synthetic
+    assert full_data.notes == {}
+
+
+def test_roc_matches_pairwise_auc(full_data: ReportData) -> None:
+    labels, probs = fixture_predictions()
+    positives = [p for y, p in zip(labels, probs, strict=True) if y]
+    negatives = [p for y, p in zip(labels, probs, strict=True) if not y]
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    roc = full_data.roc
+    assert roc is not None
+    assert roc.auc == pytest.approx(wins / (len(positives) * len(negatives)))
+    assert (roc.n, roc.n_positive) == (len(labels), len(positives))
+    assert (roc.fpr[0], roc.tpr[0], roc.fpr[-1], roc.tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert list(roc.fpr) == sorted(roc.fpr) and list(roc.tpr) == sorted(roc.tpr)
+    assert roc.operating_point == pytest.approx((32 / 234, 367 / 390))
+
+
+def test_gradcam_grouped_by_category(full_data: ReportData) -> None:
+    gradcam = full_data.gradcam
+    assert gradcam is not None
+    assert [(g.category, len(g.images)) for g in gradcam.groups] == [("TP", 2), ("FP", 2), ("FN", 2), ("TN", 2)]
+    first = gradcam.groups[0].images[0]
+    assert (first.src, first.label, first.patient_id, first.exists) == (
+        "gradcam/tp_0.png",
+        "PNEUMONIA",
+        "patient00",
+        True,
+    )
+    assert gradcam.groups[3].images[0].label == "NORMAL"
+    assert (gradcam.total, gradcam.missing_files) == (8, 0)
+
+
+@pytest.mark.parametrize(
+    ("status", "done", "expected"),
+    [
+        ("running", (), "No test metrics yet: the evaluate stage has not run (best/test_metrics.json is missing)."),
+        ("stopped", (), "No test metrics: the study stopped before the evaluate stage ran (best/test_metrics.json"),
+        ("complete", ("evaluate",), "No test metrics: the evaluate stage finished but best/test_metrics.json"),
+    ],
+)
+def test_missing_sentence_says_why(status: str, done: tuple[str, ...], expected: str) -> None:
+    run = RunInfo(status, None, False, done, (), "", (), "", None, None, None)
+    root = Path("/r")
+    assert missing_sentence("test metrics", "evaluate", root / "best/test_metrics.json", root, run).startswith(expected)
+
+
+def test_unreadable_optional_file_becomes_a_note(tmp_path: Path) -> None:
+    paths = write_fixture(tmp_path / "results")
+    paths.threshold.write_text("{not json", encoding="utf-8")
+    (paths.gradcam_dir / "tp_0.png").unlink()
+    data = load_report_data(paths.root)
+    assert data.threshold is None and "best/threshold.json could not be read" in data.notes["threshold"]
+    assert data.gradcam is not None and data.gradcam.missing_files == 1
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert "could not be read" in html and "missing: <code>tp_0.png</code>" in html
+
+
+# (b) full report
+
+
+def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str) -> None:
+    for section in SECTION_IDS:
+        assert f'id="{section}"' in full_html
+        assert section == "contents" or f'href="#{section}"' in full_html
+    for text in (
+        "0.953 [0.931, 0.972]",
+        "0.863 [0.818, 0.905]",
+        "Synthetic demo data: these numbers say nothing about X-rays",
+        "<strong>0.412</strong>",
+        "<strong>youden</strong>",
+        '<td class="num" id="cm-tp">367',
+        "0.968",
+        "92.8%",
+        '<strong id="skipped-count">3</strong>',
+        '<strong id="trials-ran">6</strong>',
+        'src="report_files/roc.png"',
+        'src="report_files/best_so_far.png"',
+        'src="gradcam/fn_1.png"',
+        "patient21",
+        "2 h 30 min",
+    ):
+        assert text in full_html, text
+    assert 'class="missing"' not in full_html
+    assert (
+        full_html.index("<code>0003</code>")
+        < full_html.index("<code>0004</code>")
+        < full_html.index("<code>0000</code>")
+    )
+    assert (full.report_files / "roc.png").stat().st_size > 1000
+    assert (full.report_files / "best_so_far.png").stat().st_size > 1000
+
+
+# (c) partial study
+
+
+def test_partial_report_says_what_is_missing(partial_html: str) -> None:
+    for sentence in (
+        "No test metrics yet: the evaluate stage has not run (best/test_metrics.json is missing).",
+        "No best configuration yet: the evaluate stage has not run (best/hyperparameters.json is missing).",
+        "No ROC curve yet: the evaluate stage has not run (best/predictions.csv is missing).",
+        "No Grad-CAM gallery yet: the gradcam stage has not run (gradcam/index.csv is missing).",
+    ):
+        assert sentence in partial_html
+    assert '<strong id="trials-ran">2</strong>' in partial_html
+    assert partial_html.count('<tr class="best">') == 1
+    assert "Synthetic demo data" not in partial_html
+    for section in SECTION_IDS:
+        assert f'id="{section}"' in partial_html
+
+
+def test_empty_folder_renders_not_started(tmp_path: Path) -> None:
+    html = write_report(tmp_path).read_text(encoding="utf-8")
+    assert "No run information: the study has not started (manifest.json is missing)." in html
+    assert "No data summary: the study has not started" in html
+
+
+# (d) escaping
+
+
+def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
+    paths = write_fixture(tmp_path / "results", tag=EVIL, config_name=EVIL)
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert EVIL not in html
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for context in (f"adam{escaped}", f"patient00{escaped}", f"broken.jpeg{escaped}", f"chest_xray{escaped}"):
+        assert context in html, context
+    assert 'src="gradcam/tp_0%3Cscript%3Ealert%281%29%3C/script%3E.png"' in html
+
+
+# (e), (f) the CLI
+
+
+def test_cli_runs_with_deep_learning_imports_blocked(tmp_path: Path) -> None:
+    target = write_fixture(tmp_path / "results")
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKED_RUN, str(target.root)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(target.report)
+    assert target.report.is_file() and (target.report_files / "roc.png").is_file()
+
+
+def test_cli_missing_folder_exits_2(
+    cli_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert cli_main([str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("manifest", ['{"format": 99, "status": "complete"}', "{broken", "[1, 2]"])
+def test_cli_bad_manifest_exits_2(
+    manifest: str, cli_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = ResultsPaths(tmp_path)
+    paths.manifest.write_text(manifest, encoding="utf-8")
+    assert cli_main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(paths.manifest) in err and "format" in err and err.count("\n") == 1
+    assert not paths.report.exists()
+
+
+def test_load_raises_on_other_format(tmp_path: Path) -> None:
+    write_json(ResultsPaths(tmp_path).manifest, {"format": 2})
+    with pytest.raises(ReportInputError, match="format 2"):
+        load_report_data(tmp_path)
+
+
+# (g) self-contained page
+
+
+def test_report_loads_nothing_from_the_network(full_html: str, partial_html: str) -> None:
+    for html in (full_html, partial_html):
+        for forbidden in ("<script src", "<link", 'src="http', "src='http", "url(http", "@import"):
+            assert forbidden not in html
+        assert '<table class="sortable trials">' in html and "addEventListener" in html
