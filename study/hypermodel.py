@@ -8,7 +8,6 @@ No file I/O here: the data arrive as in-memory arrays, the weights file path com
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -16,6 +15,7 @@ import keras_tuner
 import numpy as np
 
 from study.config import ModelConfig, SearchConfig, SpaceConfig
+from study.data.split import SplitArrays
 from study.errors import UserInputError
 
 logger = logging.getLogger(__name__)
@@ -23,16 +23,6 @@ logger = logging.getLogger(__name__)
 BACKBONE_NAME = "mobilenetv2"
 LOGIT_LAYER = "logit"
 HP_NAMES = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting", "learning_rate")
-
-
-@dataclass(frozen=True)
-class SplitArrays:
-    """Training and validation images at one resolution (uint8, N x H x W x 1) and 0/1 labels."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
 
 
 def class_weights(labels: np.ndarray, rule: str) -> dict[int, float] | None:

@@ -1,0 +1,56 @@
+"""Patient-grouped, class-stratified validation split of train + the official val folder.
+
+The 16-film val folder cannot select anything (accuracy moves in 6.25-point steps), so it joins the pool;
+the official test folder never enters the pool and keeps split "test".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from study.data.discover import FilmRecord
+from study.labels import label_code
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """A film with the split the study uses it in (train | val | test) and its content hash."""
+
+    film: FilmRecord
+    split: str
+    sha1: str
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """Training and validation images at one resolution (uint8, N x H x W x 1) and 0/1 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def assign_splits(
+    films: Sequence[FilmRecord], sha1s: Sequence[str], val_fraction: float, seed: int
+) -> list[SplitRecord]:
+    """Split the train+val pool by patient so that no child has films on both sides; deterministic per seed."""
+    pool = [index for index, film in enumerate(films) if film.source_split != "test"]
+    labels = np.array([label_code(films[index].label) for index in pool])
+    groups = np.array([films[index].patient_id for index in pool])
+    folds = max(2, round(1.0 / val_fraction))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    _, val_positions = next(splitter.split(np.zeros(len(pool)), labels, groups))
+    val_indices = {pool[position] for position in val_positions}
+    return [
+        SplitRecord(
+            film=film,
+            split="test" if film.source_split == "test" else ("val" if index in val_indices else "train"),
+            sha1=sha1s[index],
+        )
+        for index, film in enumerate(films)
+    ]

@@ -1,0 +1,149 @@
+"""Batched Grad-CAM on the final model, with MobileNetV2 nested inside it, and the first gallery.
+
+Gradients are taken of the logit (not the sigmoid, which saturates) and of the negated logit when the
+explained class is NORMAL. The model is never changed: a feature model is cut from the nested backbone
+and the head layers are reused as they are. Overlays are drawn on the original film, not on the model's
+preprocessed input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from matplotlib import colormaps
+from PIL import Image
+
+from study.data.cache import decode_film, square_to_original
+from study.errors import UserInputError
+from study.hypermodel import LOGIT_LAYER
+from study.results import GRADCAM_COLUMNS, ResultsPaths, write_csv
+
+logger = logging.getLogger(__name__)
+
+CATEGORIES = ("TP", "FP", "FN", "TN")
+OVERLAY_SIDE = 320
+OVERLAY_ALPHA = 0.45
+EPSILON = 1e-8
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """A test film chosen for the gallery, with what the model said about it."""
+
+    path: str
+    category: str
+    label: int
+    prob: float
+    patient_id: str
+
+
+class GradCam:
+    """Grad-CAM maps for a batch of uint8 films (N x R x R x 1), computed in one forward/backward pass."""
+
+    def __init__(self, model: keras.Model, layer_name: str) -> None:
+        self.backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+        names = [layer.name for layer in self.backbone.layers]
+        if layer_name not in names:
+            raise UserInputError(
+                f"gradcam.layer {layer_name!r}: no such backbone layer; valid names: {', '.join(names)}"
+            )
+        self.preprocess = [model.get_layer(name) for name in ("to_float", "mobilenet_scale", "gray_to_rgb")]
+        self.features = keras.Model(
+            self.backbone.inputs, [self.backbone.get_layer(layer_name).output, self.backbone.output]
+        )
+        self.head = [model.get_layer(name) for name in ("pool", LOGIT_LAYER)]
+
+    def _rgb(self, films: np.ndarray) -> tf.Tensor:
+        to_float, scale, to_rgb = self.preprocess
+        scaled = scale(to_float(films))
+        return to_rgb([scaled, scaled, scaled])
+
+    def maps(self, films: np.ndarray, explain_pneumonia: np.ndarray) -> np.ndarray:
+        """N x h x w maps in [0, 1] at the layer's resolution; a constant film gives a finite (zero) map."""
+        rgb = self._rgb(films)
+        sign = tf.constant(np.where(explain_pneumonia, 1.0, -1.0), dtype=tf.float32)
+        with tf.GradientTape() as tape:
+            activations, final = self.features(rgb, training=False)
+            pool, logit_layer = self.head
+            logits = logit_layer(pool(final))[:, 0]
+            target = logits * sign
+        gradients = tape.gradient(target, activations)
+        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+        cams = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1)).numpy()
+        peaks = cams.reshape(len(cams), -1).max(axis=1).reshape(-1, 1, 1)
+        return cams / (peaks + EPSILON)
+
+
+def choose_gallery(
+    rows: Sequence[dict[str, str]], patients: dict[str, str], threshold: float, per_category: int
+) -> list[GalleryItem]:
+    """The `per_category` most confident test films of each of TP, FP, FN, TN."""
+    chosen: list[GalleryItem] = []
+    for category in CATEGORIES:
+        wanted_label = 1 if category in ("TP", "FN") else 0
+        predicts_positive = category in ("TP", "FP")
+        members = [
+            row
+            for row in rows
+            if int(row["label"]) == wanted_label and (float(row["prob"]) >= threshold) == predicts_positive
+        ]
+        members.sort(key=lambda row: float(row["prob"]), reverse=predicts_positive)
+        chosen += [
+            GalleryItem(row["path"], category, int(row["label"]), float(row["prob"]), patients.get(row["path"], ""))
+            for row in members[:per_category]
+        ]
+    return chosen
+
+
+def overlay(film_path: Path, cam: np.ndarray, aspect: str) -> Image.Image:
+    """The original film with the map in a perceptual colour scale on top."""
+    film = decode_film(film_path)
+    film.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE), Image.Resampling.LANCZOS)
+    heat = square_to_original(_square(cam), film.width, film.height, aspect)
+    colours = colormaps["inferno"](np.clip(heat, 0.0, 1.0))[..., :3]
+    grey = np.asarray(film, dtype=np.float32)[..., None] / 255.0
+    blended = (1.0 - OVERLAY_ALPHA) * grey + OVERLAY_ALPHA * colours
+    return Image.fromarray((blended * 255).astype(np.uint8), mode="RGB")
+
+
+def _square(cam: np.ndarray) -> np.ndarray:
+    """Cams live on the feature grid; upsample to a square the size of the overlay before un-fitting."""
+    return np.asarray(Image.fromarray(cam.astype(np.float32), mode="F").resize((OVERLAY_SIDE, OVERLAY_SIDE)))
+
+
+def write_gallery(
+    model: keras.Model,
+    items: Sequence[GalleryItem],
+    films: np.ndarray,
+    layer_name: str,
+    aspect: str,
+    paths: ResultsPaths,
+) -> int:
+    """Compute the maps in one batch, draw the overlays and write gradcam/index.csv; returns the count."""
+    cams = GradCam(model, layer_name).maps(films, np.array([item.category in ("TP", "FP") for item in items]))
+    paths.gradcam_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, (item, cam) in enumerate(zip(items, cams, strict=True)):
+        file_name = f"{item.category}_{index:02d}_{Path(item.path).stem}.png"
+        overlay(Path(item.path), cam, aspect).save(paths.gradcam_dir / file_name)
+        rows.append(
+            {
+                "file": file_name,
+                "source": item.path,
+                "category": item.category,
+                "label": item.label,
+                "prob": item.prob,
+                "patient_id": item.patient_id,
+                "method": "gradcam",
+                "layer": layer_name,
+            }
+        )
+    write_csv(paths.gradcam_index, GRADCAM_COLUMNS, rows)
+    logger.info("Grad-CAM gallery: %d overlays in %s", len(rows), paths.gradcam_dir)
+    return len(rows)

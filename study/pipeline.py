@@ -1,0 +1,197 @@
+"""The study from config to report: data -> search -> evaluate -> (ablation) -> gradcam -> report.
+
+Each stage reads what the previous one wrote under results/, and the manifest records which stages are
+done, so rerunning the same command skips finished stages and a report can be built at any moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from study.config import StudyConfig
+from study.errors import UserInputError
+from study.results import STAGES, ResultsPaths, new_manifest, read_json, read_manifest, write_json
+
+logger = logging.getLogger(__name__)
+
+NOT_AVAILABLE_YET = {"ablation": "ablation reruns arrive with the issue 'Ablation tables a reviewer accepts'"}
+VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """Everything a run needs: resolved config, where the films come from, where outputs go."""
+
+    cfg: StudyConfig
+    data_path: Path | None
+    results_dir: Path
+    cache_dir: Path
+    stages: tuple[str, ...]
+    command: str
+
+
+@dataclass(frozen=True)
+class StageContext:
+    request: StudyRequest
+    paths: ResultsPaths
+    data_path: Path
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _git_sha() -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return completed.stdout.strip() or None
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return ", ".join(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus)
+    return f"CPU ({platform.processor() or platform.machine()})"
+
+
+def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, manifest: dict[str, Any]) -> None:
+    """A started results folder continues only the same study: same config, same data."""
+    if paths.config.exists() and read_json(paths.config) != cfg.to_dict():
+        raise UserInputError(
+            f"--results {paths.root}: holds a study with a different config ({paths.config}); "
+            "use a new --results folder, or rerun with the same config"
+        )
+    if manifest.get("data_source", data_source) != data_source:
+        raise UserInputError(
+            f"--results {paths.root}: holds a study of {manifest['data_source']}, not {data_source}; "
+            "use a new --results folder"
+        )
+
+
+def _demo_data(ctx: StageContext) -> Path:
+    from study.data.demo import demo_dataset
+
+    return demo_dataset(ctx.request.cfg.demo, ctx.request.cache_dir)
+
+
+def _stage_data(ctx: StageContext) -> None:
+    from study.data.prepare import prepare_data
+
+    prepare_data(ctx.data_path, ctx.request.cfg, ctx.request.cache_dir, ctx.paths)
+
+
+def _stage_search(ctx: StageContext) -> None:
+    from study.data.prepare import load_training_arrays
+    from study.search import run_search
+
+    cfg = ctx.request.cfg
+    arrays = load_training_arrays(ctx.paths, cfg.space.resolutions, cfg.data.aspect, ctx.request.cache_dir)
+    run_search(cfg, arrays, ctx.paths)
+
+
+def _stage_evaluate(ctx: StageContext) -> None:
+    from study.stages import evaluate_best_model
+
+    evaluate_best_model(ctx.request.cfg, ctx.paths, ctx.request.cache_dir)
+
+
+def _stage_gradcam(ctx: StageContext) -> None:
+    from study.stages import gradcam_gallery
+
+    gradcam_gallery(ctx.request.cfg, ctx.paths, ctx.request.cache_dir)
+
+
+def _stage_report(ctx: StageContext) -> None:
+    from study.report import write_report
+
+    write_report(ctx.paths.root)
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[StageContext], None]] = {
+    "data": _stage_data,
+    "search": _stage_search,
+    "evaluate": _stage_evaluate,
+    "gradcam": _stage_gradcam,
+    "report": _stage_report,
+}
+
+
+def run_study(request: StudyRequest) -> ResultsPaths:
+    """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
+    paths = ResultsPaths(request.results_dir)
+    data_source = "synthetic demo" if request.data_path is None else str(request.data_path.resolve())
+    manifest = read_manifest(paths) or new_manifest(request.command, _versions(), _device(), _git_sha())
+    _check_same_study(paths, request.cfg, data_source, manifest)
+    manifest.update(
+        status="running",
+        command=request.command,
+        config_name=request.cfg.name,
+        data_source=data_source,
+        started=manifest.get("started") or _now(),
+        finished=None,
+    )
+    write_json(paths.config, request.cfg.to_dict())
+    write_json(paths.manifest, manifest)
+    ctx = StageContext(request, paths, request.data_path or Path())
+    try:
+        for stage in STAGES:
+            if stage not in request.stages:
+                continue
+            if stage in NOT_AVAILABLE_YET:
+                logger.info("stage %s: not available yet (%s)", stage, NOT_AVAILABLE_YET[stage])
+                continue
+            if stage in manifest["stages_done"] and stage != "report":
+                logger.info("stage %s: already done in %s, skipping", stage, paths.root)
+                continue
+            if stage == "data" and request.data_path is None:
+                ctx = StageContext(request, paths, _demo_data(ctx))
+            logger.info("stage %s: starting", stage)
+            if stage == "report":  # the page shows the study's final status, so settle it first
+                manifest.update(status=_final_status(manifest), finished=_now())
+                write_json(paths.manifest, manifest)
+            started = time.monotonic()
+            STAGE_FUNCTIONS[stage](ctx)
+            manifest["stage_seconds"][stage] = round(time.monotonic() - started, 1)
+            if stage not in manifest["stages_done"]:
+                manifest["stages_done"].append(stage)
+            write_json(paths.manifest, manifest)
+            logger.info("stage %s: done in %.1f s", stage, manifest["stage_seconds"][stage])
+    except BaseException:
+        manifest.update(status="failed", finished=_now())
+        write_json(paths.manifest, manifest)
+        raise
+    if "report" not in request.stages:
+        manifest.update(status=_final_status(manifest), finished=_now())
+        write_json(paths.manifest, manifest)
+    return paths
+
+
+def _final_status(manifest: dict[str, Any]) -> str:
+    """complete once every available stage before the report is done; else the study is still under way."""
+    needed = [stage for stage in STAGES if stage not in NOT_AVAILABLE_YET and stage != "report"]
+    return "complete" if all(stage in manifest["stages_done"] for stage in needed) else "running"
