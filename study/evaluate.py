@@ -105,7 +105,7 @@ def cluster_bootstrap(
     }
 
 
-def test_report(predictions: Predictions, threshold: float, cfg: EvaluateConfig) -> dict[str, Any]:
+def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConfig) -> dict[str, Any]:
     """test_metrics.json: point estimates, cluster-bootstrap CIs and the confusion matrix."""
     point = point_metrics(predictions.labels, predictions.probs, threshold)
     intervals = cluster_bootstrap(
@@ -157,7 +157,7 @@ def write_evaluation(paths: ResultsPaths, val: Predictions, test: Predictions, c
             "n_val": int(val.labels.size),
         },
     )
-    report = test_report(test, threshold, cfg)
+    report = score_test_set(test, threshold, cfg)
     write_json(paths.test_metrics, report)
     write_csv(
         paths.predictions_csv,

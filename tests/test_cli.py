@@ -1,0 +1,53 @@
+"""Bad input: one clear line naming the path or key, exit code 2, nothing written that was not asked for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_study.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_missing_data_folder_exits_2_naming_path_and_layout(tmp_path: Path) -> None:
+    completed = run_cli("--data", "/no/such/dir", "--results", str(tmp_path / "r"), cwd=tmp_path)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "/no/such/dir" in lines[0] and "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}" in lines[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    completed = run_cli(
+        "--data", str(tmp_path / "data"), "--prepare-only", "--results", str(tmp_path / "r"), cwd=tmp_path
+    )
+    assert completed.returncode == 2
+    assert str(tmp_path / "data") in completed.stderr and "train/ val/ test/" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--set", "search.max_epoch=3"), "search.max_epoch"),
+        (("--set", "search.max_epochs=three"), "search.max_epochs"),
+        (("--time-budget", "7h30m"), "not available yet"),
+        (("--data", "kaggle"), "not available yet"),
+        (("--stages", "search,report,polish"), "polish"),
+        (("--stages", "ablation"), "not available yet"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
+    completed = run_cli(*args, "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), cwd=tmp_path)
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0]

@@ -1,0 +1,129 @@
+"""Discovery, patient ids, the grouped split and the decode-once cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from study.data import cache as cache_module
+from study.data.cache import decoded_arrays, fit_square, square_to_original
+from study.data.discover import FilmRecord, find_split_root, list_films, patient_id_from_name
+from study.data.split import assign_splits
+from study.errors import DataLayoutError
+
+
+def _write_layout(root: Path, names: dict[tuple[str, str], list[str]]) -> None:
+    rng = np.random.default_rng(0)
+    for (split, label), files in names.items():
+        folder = root / "chest_xray" / split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            Image.fromarray(rng.integers(0, 255, (80, 100), dtype=np.uint8), mode="L").save(folder / name)
+
+
+@pytest.mark.parametrize(
+    ("name", "split", "expected"),
+    [
+        ("person12_virus_3.jpeg", "train", "train/person12"),
+        ("person1_bacteria_1.jpeg", "test", "test/person1"),
+        ("IM-0115-0001.jpeg", "train", "train/IM-0115"),
+        ("NORMAL2-IM-0027-0001.jpeg", "val", "val/NORMAL2-IM-0027"),
+        ("scan.jpeg", "train", None),
+    ],
+)
+def test_patient_ids_are_keyed_by_source_folder(name: str, split: str, expected: str | None) -> None:
+    assert patient_id_from_name(name, split) == expected
+
+
+def test_discovery_accepts_both_roots_and_skips_dotfiles(tmp_path: Path) -> None:
+    _write_layout(
+        tmp_path,
+        {
+            ("train", "NORMAL"): ["IM-0001-0001.jpeg"], ("train", "PNEUMONIA"): ["person1_virus_1.jpeg"],
+            ("val", "NORMAL"): ["IM-0002-0001.jpeg"], ("val", "PNEUMONIA"): ["person2_virus_1.jpeg"],
+            ("test", "NORMAL"): ["IM-0001-0001.jpeg"], ("test", "PNEUMONIA"): ["person1_virus_1.jpeg"],
+        },
+    )  # fmt: skip
+    (tmp_path / "chest_xray" / "train" / "NORMAL" / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "chest_xray" / "train" / "NORMAL" / "._IM-0001-0001.jpeg").write_bytes(b"junk")
+    assert find_split_root(tmp_path) == find_split_root(tmp_path / "chest_xray") == tmp_path / "chest_xray"
+    films, without_patient = list_films(tmp_path / "chest_xray")
+    assert len(films) == 6 and without_patient == 0
+    assert {film.patient_id for film in films if film.source_split == "test"} == {"test/IM-0001", "test/person1"}
+
+
+def test_wrong_layout_names_the_path(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    with pytest.raises(DataLayoutError, match=str(tmp_path)):
+        find_split_root(tmp_path)
+
+
+def _pool(n_patients: int, seed: int) -> list[FilmRecord]:
+    rng = np.random.default_rng(seed)
+    films = []
+    for patient in range(n_patients):
+        label = "PNEUMONIA" if rng.random() < 0.74 else "NORMAL"
+        for index in range(int(rng.integers(1, 5))):
+            films.append(FilmRecord(Path(f"p{patient}_{index}.jpeg"), label, "train", f"train/p{patient}"))
+    films += [FilmRecord(Path(f"t{i}.jpeg"), "NORMAL", "test", f"test/p{i}") for i in range(10)]
+    return films
+
+
+def test_split_is_grouped_stratified_and_seeded() -> None:
+    films = _pool(400, seed=0)
+    hashes = [str(i) for i in range(len(films))]
+    records = assign_splits(films, hashes, val_fraction=0.2, seed=1)
+    by_patient: dict[str, set[str]] = {}
+    for record in records:
+        by_patient.setdefault(record.film.patient_id, set()).add(record.split)
+    assert all(len(splits) == 1 for splits in by_patient.values())
+    assert all(record.split == "test" for record in records if record.film.source_split == "test")
+    pool_share = np.mean([r.film.label == "PNEUMONIA" for r in records if r.split != "test"])
+    for split in ("train", "val"):
+        share = np.mean([r.film.label == "PNEUMONIA" for r in records if r.split == split])
+        assert abs(share - pool_share) <= 0.02
+    val_share = np.mean([r.split == "val" for r in records if r.split != "test"])
+    assert 0.15 <= val_share <= 0.25
+    again = assign_splits(films, hashes, val_fraction=0.2, seed=1)
+    other = assign_splits(films, hashes, val_fraction=0.2, seed=2)
+    assert [r.split for r in again] == [r.split for r in records]
+    assert [r.split for r in other] != [r.split for r in records]
+
+
+def test_cache_decodes_each_film_once_and_records_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(5):
+        path = tmp_path / f"f{index}.jpeg"
+        Image.fromarray(rng.integers(0, 255, (120, 90), dtype=np.uint8), mode="L").save(path)
+        paths.append(str(path))
+    (tmp_path / "broken.jpeg").write_bytes(b"\xff\xd8 not a jpeg")
+    paths.append(str(tmp_path / "broken.jpeg"))
+    decodes: list[str] = []
+    real_decode = cache_module.decode_film
+    monkeypatch.setattr(
+        cache_module, "decode_film", lambda path, side=None: decodes.append(str(path)) or real_decode(path, side)
+    )
+    hashes = [f"h{i}" for i in range(len(paths))]
+    first = decoded_arrays(paths, hashes, [32, 48], "squash", tmp_path / "cache", "test films")
+    assert len(decodes) == 6, "one decode per film for both resolutions"
+    assert first.by_resolution[32].shape == (5, 32, 32, 1) and first.by_resolution[48].dtype == np.uint8
+    assert [path for path, _ in first.failures] == [str(tmp_path / "broken.jpeg")]
+    again = decoded_arrays(paths, hashes, [48], "squash", tmp_path / "cache", "test films")
+    kept_only = decoded_arrays(first.paths, hashes[:5], [32], "squash", tmp_path / "cache", "test films")
+    assert len(decodes) == 6, "later calls read the cache"
+    assert np.array_equal(again.by_resolution[48], first.by_resolution[48])
+    assert np.array_equal(kept_only.by_resolution[32], first.by_resolution[32])
+
+
+@pytest.mark.parametrize("aspect", ["squash", "pad", "crop"])
+def test_square_maps_return_to_the_films_grid(aspect: str) -> None:
+    """A map that marks the film's left half comes back on the left half of the original film."""
+    film = Image.fromarray(np.tile(np.r_[np.full(100, 255), np.zeros(100)].astype(np.uint8), (120, 1)), mode="L")
+    square = np.asarray(fit_square(film, 64, aspect), dtype=np.float32) / 255.0
+    back = square_to_original(square, film.width, film.height, aspect)
+    assert back.shape == (120, 200)
+    assert back[:, 50:90].mean() > 0.8 and back[:, 110:150].mean() < 0.2  # inside what crop keeps, too

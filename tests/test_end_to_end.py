@@ -1,0 +1,126 @@
+"""The smoke study end to end, then the same command again: every stage's files, and finished stages skipped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from study.results import HP_PREFIX, ResultsPaths, read_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+Smoke = tuple[ResultsPaths, list[str], subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Smoke:
+    work = tmp_path_factory.mktemp("smoke")
+    command = [
+        sys.executable, str(ROOT / "run_study.py"), "--config", str(ROOT / "configs" / "smoke.toml"),
+        "--results", str(work / "results"), "--cache", str(work / "cache"),
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return ResultsPaths(work / "results"), command, completed
+
+
+def test_the_study_completes_with_every_stage_written(smoke: Smoke) -> None:
+    paths, _, completed = smoke
+    manifest = json.loads(paths.manifest.read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["stages_done"] == ["data", "search", "evaluate", "gradcam", "report"]
+    assert str(paths.report.resolve()) in completed.stdout
+    for path in (
+        paths.config,
+        paths.split_csv,
+        paths.skipped_csv,
+        paths.data_summary,
+        paths.plan,
+        paths.best_model,
+        paths.threshold,
+        paths.test_metrics,
+        paths.predictions_csv,
+        paths.gradcam_index,
+        paths.run_log,
+    ):
+        assert path.is_file(), path  # fmt: skip
+
+
+def test_trials_match_the_plan_and_carry_no_tuner_keys(smoke: Smoke) -> None:
+    paths, _, _ = smoke
+    plan = json.loads(paths.plan.read_text())
+    trials = read_csv(paths.trials_csv)
+    assert len(trials) == plan["total_trials"]
+    assert all(trial["status"] == "COMPLETED" for trial in trials)
+    assert not [column for column in trials[0] if column.startswith(HP_PREFIX + "tuner")]
+    continued = [trial for trial in trials if trial["parent"]]
+    assert continued, "the plan has a second round: some trial continues a parent"
+    for trial in trials:
+        history = read_csv(paths.history_csv(trial["trial_id"]))
+        assert len(history) == int(trial["epochs"]) - int(trial["initial_epoch"])
+
+
+def test_test_folder_is_kept_out_of_selection(smoke: Smoke) -> None:
+    paths, _, _ = smoke
+    split = read_csv(paths.split_csv)
+    assert all(row["source_split"] == "test" for row in split if row["split"] == "test")
+    patients = {
+        split_name: {row["patient_id"] for row in split if row["split"] == split_name}
+        for split_name in ("train", "val")
+    }
+    assert not patients["train"] & patients["val"]
+    predictions = read_csv(paths.predictions_csv)
+    assert {row["path"] for row in predictions if row["split"] == "test"} == {
+        row["path"] for row in split if row["split"] == "test"
+    }
+
+
+def test_the_best_model_separates_the_classes(smoke: Smoke) -> None:
+    """Even two epochs on the smoke set must beat chance with the CI's lower bound, on films never selected on."""
+    paths, _, _ = smoke
+    auc = json.loads(paths.test_metrics.read_text())["metrics"]["auc"]
+    assert auc["ci_low"] > 0.5, auc
+
+
+def test_gallery_and_report_show_the_results(smoke: Smoke) -> None:
+    paths, _, _ = smoke
+    index = read_csv(paths.gradcam_index)
+    assert index and all((paths.gradcam_dir / row["file"]).is_file() for row in index)
+    html = paths.report.read_text()
+    best = json.loads(paths.best_hyperparameters.read_text())
+    assert best["trial_id"] in html
+    assert index[0]["file"] in html
+
+
+def test_rerun_skips_finished_stages(smoke: Smoke) -> None:
+    paths, command, _ = smoke
+    trials_before = paths.trials_csv.read_text()
+    again = subprocess.run(command, cwd=paths.root.parent, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    for stage in ("data", "search", "evaluate", "gradcam"):
+        assert f"stage {stage}: already done" in again.stdout
+    assert paths.trials_csv.read_text() == trials_before
+
+
+def test_report_builds_without_tensorflow(smoke: Smoke) -> None:
+    paths, _, _ = smoke
+    blocker = (
+        "import sys, runpy\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'tensorflow', 'keras', 'keras_tuner'}:\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"sys.argv = ['build_report.py', {str(paths.root)!r}]\n"
+        f"runpy.run_path({str(ROOT / 'build_report.py')!r}, run_name='__main__')\n"
+    )
+    paths.report.unlink()
+    completed = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert paths.report.is_file()

@@ -1,0 +1,68 @@
+"""Grad-CAM: batched maps equal per-image maps, constant films stay finite, the model is left untouched."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from study.config import ModelConfig
+from study.errors import UserInputError
+from study.gradcam import GradCam, choose_gallery
+from study.hypermodel import build_model
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    cfg = ModelConfig(weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=False)
+    return build_model(
+        resolution=64, augmentation=0.3, dropout=0.1, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg
+    )
+
+
+@pytest.fixture(scope="module")
+def films() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (5, 64, 64, 1), dtype=np.uint8)
+
+
+def test_batched_maps_equal_per_image_maps(model: keras.Model, films: np.ndarray) -> None:
+    explain = np.array([True, False, True, False, True])
+    cam = GradCam(model, "out_relu")
+    batched = cam.maps(films, explain)
+    single = np.concatenate([cam.maps(films[i : i + 1], explain[i : i + 1]) for i in range(len(films))])
+    assert batched.shape == (5, 2, 2)
+    assert np.allclose(batched, single, atol=1e-4)
+    assert batched.min() >= 0.0 and batched.max() <= 1.0 + 1e-6
+
+
+def test_an_earlier_layer_gives_a_finer_map(model: keras.Model, films: np.ndarray) -> None:
+    maps = GradCam(model, "block_13_expand_relu").maps(films, np.ones(5, bool))
+    assert maps.shape == (5, 4, 4)
+
+
+def test_constant_film_gives_a_finite_map(model: keras.Model) -> None:
+    constant = np.full((2, 64, 64, 1), 128, np.uint8)
+    maps = GradCam(model, "out_relu").maps(constant, np.array([True, False]))
+    assert np.isfinite(maps).all()
+
+
+def test_predictions_are_unchanged_by_computing_maps(model: keras.Model, films: np.ndarray) -> None:
+    before = model.predict(films, verbose=0)
+    GradCam(model, "out_relu").maps(films, np.ones(5, bool))
+    assert np.array_equal(before, model.predict(films, verbose=0))
+
+
+def test_unknown_layer_lists_valid_names(model: keras.Model) -> None:
+    with pytest.raises(UserInputError, match=r"no_such_layer.*out_relu"):
+        GradCam(model, "no_such_layer")
+
+
+def test_gallery_picks_the_most_confident_of_each_category() -> None:
+    rows = [
+        {"path": "a", "label": "1", "prob": "0.95"}, {"path": "b", "label": "1", "prob": "0.7"},
+        {"path": "c", "label": "1", "prob": "0.2"}, {"path": "d", "label": "0", "prob": "0.9"},
+        {"path": "e", "label": "0", "prob": "0.1"}, {"path": "f", "label": "0", "prob": "0.3"},
+    ]  # fmt: skip
+    items = choose_gallery(rows, {"a": "train/p1"}, threshold=0.5, per_category=1)
+    assert [(item.category, item.path) for item in items] == [("TP", "a"), ("FP", "d"), ("FN", "c"), ("TN", "e")]
+    assert items[0].patient_id == "train/p1"
