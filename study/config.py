@@ -59,6 +59,11 @@ class ModelConfig:
     horizontal_flip: bool
 
     def __post_init__(self) -> None:
+        _require(
+            self.weights in ("imagenet", "none") or Path(self.weights).is_file(),
+            "model.weights",
+            f"imagenet, none or the path of an existing weights file (no file at {self.weights!r})",
+        )
         _require(self.alpha in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4), "model.alpha", "one of 0.35, 0.5, 0.75, 1.0, 1.3, 1.4")
         _require(0.0 < self.bn_momentum < 1.0, "model.bn_momentum", "a value between 0 and 1")
 

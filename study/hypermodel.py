@@ -78,6 +78,13 @@ def _backbone(resolution: int, model_cfg: ModelConfig) -> keras.Model:
     return backbone
 
 
+def check_backbone_weights(model_cfg: ModelConfig, resolution: int) -> None:
+    """Fetch (or find) the backbone weights now: inside a trial, keras-tuner would record the failure as a
+    failed trial and go on; here it is one clear message before any work is spent."""
+    _backbone(resolution, model_cfg)
+    keras.backend.clear_session()
+
+
 def _set_trainable(backbone: keras.Model, unfrozen_layers: int, pretrained: bool) -> None:
     """Unfreeze the top `unfrozen_layers` (-1: all). Pretrained BatchNorm stays frozen (inference mode)."""
     count = len(backbone.layers) if unfrozen_layers < 0 else min(unfrozen_layers, len(backbone.layers))

@@ -6,6 +6,7 @@ done, so rerunning the same command skips finished stages and a report can be bu
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import subprocess
@@ -81,7 +82,7 @@ def _device() -> str:
 
 def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, manifest: dict[str, Any]) -> None:
     """A started results folder continues only the same study: same config, same data."""
-    if paths.config.exists() and read_json(paths.config) != cfg.to_dict():
+    if paths.config.exists() and read_json(paths.config) != json.loads(json.dumps(cfg.to_dict())):
         raise UserInputError(
             f"--results {paths.root}: holds a study with a different config ({paths.config}); "
             "use a new --results folder, or rerun with the same config"
@@ -155,6 +156,10 @@ def run_study(request: StudyRequest) -> ResultsPaths:
         started=manifest.get("started") or _now(),
         finished=None,
     )
+    if "search" in request.stages and "search" not in manifest["stages_done"]:
+        from study.hypermodel import check_backbone_weights
+
+        check_backbone_weights(request.cfg.model, min(request.cfg.space.resolutions))
     write_json(paths.config, request.cfg.to_dict())
     write_json(paths.manifest, manifest)
     ctx = StageContext(request, paths, request.data_path or Path())

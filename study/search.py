@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from typing import Any
 
 import keras
@@ -21,6 +22,7 @@ from study.hypermodel import ChestXrayHyperModel
 from study.results import (
     HISTORY_COLUMNS,
     HP_PREFIX,
+    TRIAL_METRIC_COLUMNS,
     ResultsPaths,
     read_csv,
     trial_columns,
@@ -68,23 +70,6 @@ def hyperband_plan(max_epochs: int, factor: int, iterations: int) -> dict[str, A
     }
 
 
-class EpochLogger(keras.callbacks.Callback):
-    """One log line per epoch, readable in a terminal and in logs/run.log alike."""
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        self._started = time.monotonic()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        shown = " ".join(f"{name} {value:.4f}" for name, value in sorted((logs or {}).items()))
-        logger.info(
-            "  epoch %d/%d  %s  (%.1f s)",
-            epoch + 1,
-            self.params.get("epochs", 0),
-            shown,
-            time.monotonic() - self._started,
-        )
-
-
 class StudyHyperband(keras_tuner.Hyperband):
     """Hyperband that reports progress per trial and exports trials.csv and histories as each trial ends."""
 
@@ -95,6 +80,7 @@ class StudyHyperband(keras_tuner.Hyperband):
         self._search_started = time.monotonic()
         self._trial_started: dict[str, float] = {}
         self._seconds = {row["trial_id"]: row["seconds"] for row in _existing_rows(paths)}
+        self._epoch_started = 0.0
 
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_begin(trial)
@@ -108,6 +94,23 @@ class StudyHyperband(keras_tuner.Hyperband):
             values.get("tuner/epochs", 0) - values.get("tuner/initial_epoch", 0), values.get("resolution"),
             best_text, _duration(time.monotonic() - self._search_started),
         )  # fmt: skip
+
+    def on_epoch_begin(
+        self, trial: keras_tuner.engine.trial.Trial, model: keras.Model, epoch: int, logs: Any = None
+    ) -> None:
+        self._epoch_started = time.monotonic()
+
+    def on_epoch_end(
+        self, trial: keras_tuner.engine.trial.Trial, model: keras.Model, epoch: int, logs: Any = None
+    ) -> None:
+        """Log the epoch and append it to the trial's history: keras-tuner itself keeps only the best epoch."""
+        metrics = {name: float(value) for name, value in (logs or {}).items() if name in HISTORY_COLUMNS}
+        shown = " ".join(f"{name} {metrics[name]:.4f}" for name in HISTORY_COLUMNS[1:] if name in metrics)
+        total = trial.hyperparameters.values.get("tuner/epochs", epoch + 1)
+        logger.info("  epoch %d/%d  %s  (%.1f s)", epoch + 1, total, shown, time.monotonic() - self._epoch_started)
+        history_path = self.paths.history_csv(trial.trial_id)
+        rows = read_csv(history_path) if epoch > trial.hyperparameters.values.get("tuner/initial_epoch", 0) else []
+        write_csv(history_path, HISTORY_COLUMNS, [*rows, {"epoch": epoch + 1, **metrics}])
 
     def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_end(trial)
@@ -126,16 +129,14 @@ def _existing_rows(paths: ResultsPaths) -> list[dict[str, str]]:
     return read_csv(paths.trials_csv) if paths.trials_csv.exists() else []
 
 
-def _metric_at(trial: keras_tuner.engine.trial.Trial, name: str, step: int) -> float | None:
-    if not trial.metrics.exists(name):
-        return None
-    for observation in trial.metrics.get_history(name):
-        if observation.step == step:
-            return float(observation.mean())
-    return None
+def _best_epoch(paths: ResultsPaths, trial_id: str) -> dict[str, str] | None:
+    """The history row with the highest val AUC: the epoch whose weights keras-tuner checkpointed."""
+    path = paths.history_csv(trial_id)
+    rows = [row for row in read_csv(path) if row.get(OBJECTIVE)] if path.exists() else []
+    return max(rows, key=lambda row: float(row[OBJECTIVE])) if rows else None
 
 
-def trial_row(trial: keras_tuner.engine.trial.Trial) -> dict[str, Any]:
+def trial_row(trial: keras_tuner.engine.trial.Trial, paths: ResultsPaths) -> dict[str, Any]:
     """One trials.csv row: keras-tuner's bookkeeping split from the real hyperparameters."""
     values = trial.hyperparameters.values
     row: dict[str, Any] = {
@@ -146,31 +147,22 @@ def trial_row(trial: keras_tuner.engine.trial.Trial) -> dict[str, Any]:
         "parent": values.get("tuner/trial_id"),
         "epochs": values.get("tuner/epochs"),
         "initial_epoch": values.get("tuner/initial_epoch"),
-        "best_epoch": trial.best_step + 1 if trial.score is not None else None,
         "error": (trial.message or "").strip().splitlines()[-1] if trial.message else None,
     }
     row.update({HP_PREFIX + name: value for name, value in values.items() if name not in TUNER_KEYS})
-    for metric in ("val_auc", "val_loss", "val_accuracy", "auc", "loss"):
-        row[metric] = _metric_at(trial, metric, trial.best_step) if trial.score is not None else None
+    best = _best_epoch(paths, trial.trial_id) if trial.status == "COMPLETED" else None
+    if best is not None:
+        row["best_epoch"] = best["epoch"]
+        row.update({metric: best.get(metric) for metric in TRIAL_METRIC_COLUMNS})
     return row
 
 
 def export_trials(oracle: keras_tuner.Oracle, paths: ResultsPaths, seconds: dict[str, str]) -> None:
-    """Rewrite trials.csv (atomically) and each finished trial's history from the oracle's state."""
+    """Rewrite trials.csv (atomically) from the oracle's trials and the per-epoch histories on disk."""
     trials = sorted(oracle.trials.values(), key=lambda trial: trial.trial_id)
-    rows = [{**trial_row(trial), "seconds": seconds.get(trial.trial_id)} for trial in trials]
+    rows = [{**trial_row(trial, paths), "seconds": seconds.get(trial.trial_id)} for trial in trials]
     hp_names = {key[len(HP_PREFIX) :] for row in rows for key in row if key.startswith(HP_PREFIX)}
     write_csv(paths.trials_csv, trial_columns(hp_names), rows)
-    for trial in trials:
-        if not trial.metrics.exists("loss"):
-            continue
-        steps = sorted({obs.step for name in HISTORY_COLUMNS[1:] if trial.metrics.exists(name)
-                        for obs in trial.metrics.get_history(name)})  # fmt: skip
-        history = [
-            {"epoch": step + 1, **{name: _metric_at(trial, name, step) for name in HISTORY_COLUMNS[1:]}}
-            for step in steps
-        ]
-        write_csv(paths.history_csv(trial.trial_id), HISTORY_COLUMNS, history)
 
 
 def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths) -> dict[str, Any]:
@@ -193,7 +185,11 @@ def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsP
         project_name=paths.tuner_dir.name,
         overwrite=False,
     )
-    tuner.search(verbose=0, callbacks=[EpochLogger()])
+    with warnings.catch_warnings():
+        # Continuation trials load their parent's weights into a fresh optimizer (keras-tuner's design: Adam's
+        # moments restart); Keras warns about it on every continuation, which says nothing the plan does not.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
+        tuner.search(verbose=0)
     export_trials(tuner.oracle, paths, tuner._seconds)
     best_trials = tuner.oracle.get_best_trials(1)
     if not best_trials:

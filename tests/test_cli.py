@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +46,7 @@ def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
         (("--data", "kaggle"), "not available yet"),
         (("--stages", "search,report,polish"), "polish"),
         (("--stages", "ablation"), "not available yet"),
+        (("--weights", "/no/such/weights.h5"), "model.weights"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
@@ -51,3 +54,20 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...
     assert completed.returncode == 2, completed.stderr
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0]
+
+
+def test_imagenet_weights_offline_exit_2_before_any_work(tmp_path: Path) -> None:
+    try:
+        socket.create_connection(("storage.googleapis.com", 443), timeout=3).close()
+        pytest.skip("this machine is online: the offline message cannot be provoked")
+    except OSError:
+        pass
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "run_study.py"), "--weights", "imagenet", "--results", str(tmp_path / "r"),
+         "--cache", str(tmp_path / "c")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "KERAS_HOME": str(tmp_path / "keras")},
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    assert "--weights imagenet" in completed.stderr and "--weights PATH.h5 or none" in completed.stderr
+    assert not (tmp_path / "c" / "demo").exists(), "no data generated before the weights were checked"

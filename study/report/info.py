@@ -34,6 +34,7 @@ from study.report.records import (
     TrialRow,
     TrialsInfo,
     as_float,
+    as_hp,
     as_int,
 )
 from study.results import (
@@ -170,7 +171,7 @@ def get_trials_info(paths: ResultsPaths) -> TrialsInfo | None:
             round=r.get("round", ""),
             epochs=as_int(r.get("epochs")),
             seconds=as_float(r.get("seconds")),
-            hp=tuple(r.get(c, "") for c in hp_columns),
+            hp=tuple(as_hp(r.get(c, "")) for c in hp_columns),
             val_auc=as_float(r.get("val_auc")),
             val_loss=as_float(r.get("val_loss")),
             val_accuracy=as_float(r.get("val_accuracy")),

@@ -97,7 +97,7 @@ class TrialRow:
     round: str
     epochs: int | None
     seconds: float | None
-    hp: tuple[str, ...]
+    hp: tuple[HpValue, ...]
     val_auc: float | None
     val_loss: float | None
     val_accuracy: float | None
@@ -254,3 +254,13 @@ def as_int(value: Any) -> int | None:
     """A CSV cell or JSON value as an int ("12" and "12.0" both read as 12); empty becomes None."""
     number = as_float(value)
     return None if number is None else int(number)
+
+
+def as_hp(value: str) -> HpValue:
+    """A trials.csv hyperparameter cell as the number it was searched as, so it can be rounded for display."""
+    for parse in (int, float):
+        try:
+            return parse(value)
+        except ValueError:
+            continue
+    return value or None
