@@ -30,7 +30,7 @@ def write_films(folder: Path, count: int, seed: int) -> list[str]:
     for index in range(count):
         height, width = int(rng.integers(1000, 2000)), int(rng.integers(1000, 2000))
         y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-        film = 120 + 60 * np.sin(x / width * 6.0) * np.cos(y / height * 4.0) + rng.normal(0, 6, (height, width))
+        film = 120 + 60 * np.sin(x / width * 6.0) * np.cos(y / height * 4.0) + rng.normal(0, 2.5, (height, width))
         path = folder / f"film{index}.jpeg"
         Image.fromarray(np.clip(film, 0, 255).astype(np.uint8), mode="L").save(path, quality=90)
         paths.append(str(path))
