@@ -68,7 +68,7 @@ def test_trials_sorted_best_first_with_best_so_far(full_data: ReportData) -> Non
     assert trials.best_trial_id == BEST_TRIAL_ID
     assert [t.trial_id for t in trials.rows] == ["0003", "0004", "0001", "0002", "0000", "0005"]
     assert trials.hp_names == ("alpha", "learning_rate", "optimizer")
-    assert trials.rows[0].hp == ("0.35", "0.0001", "adam")
+    assert trials.rows[0].hp == (0.35, 0.0001, "adam")  # numbers, so the template can round them
     assert (trials.ran, trials.completed, trials.failed, trials.any_error) == (6, 5, 1, True)
     assert trials.val_auc_in_order == (0.71, 0.83, 0.79, 0.91, 0.88, None)
     assert trials.best_so_far == (0.71, 0.83, 0.83, 0.91, 0.91, 0.91)
