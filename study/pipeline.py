@@ -197,6 +197,7 @@ def run_study(request: StudyRequest) -> ResultsPaths:
 
 
 def _final_status(manifest: dict[str, Any]) -> str:
-    """complete once every available stage before the report is done; else the study is still under way."""
+    """complete once every available stage before the report is done; partial when a run (e.g. --prepare-only)
+    ended on purpose with stages still to do, so no reader mistakes it for a study still running."""
     needed = [stage for stage in STAGES if stage not in NOT_AVAILABLE_YET and stage != "report"]
-    return "complete" if all(stage in manifest["stages_done"] for stage in needed) else "running"
+    return "complete" if all(stage in manifest["stages_done"] for stage in needed) else "partial"

@@ -7,6 +7,7 @@ imports neither TensorFlow nor Keras: build_report.py reads through it on machin
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -186,8 +187,6 @@ def read_json(path: Path) -> Any:
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
     """Atomically write rows with a fixed column order; missing values become empty cells."""
-    import io
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="raise", lineterminator="\n")
     writer.writeheader()

@@ -79,7 +79,7 @@ class StudyHyperband(keras_tuner.Hyperband):
         self.planned_trials = planned_trials
         self._search_started = time.monotonic()
         self._trial_started: dict[str, float] = {}
-        self._seconds = {row["trial_id"]: row["seconds"] for row in _existing_rows(paths)}
+        self.trial_seconds = {row["trial_id"]: row["seconds"] for row in _existing_rows(paths)}
         self._epoch_started = 0.0
 
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
@@ -116,8 +116,8 @@ class StudyHyperband(keras_tuner.Hyperband):
         super().on_trial_end(trial)
         started = self._trial_started.pop(trial.trial_id, None)
         if started is not None:
-            self._seconds[trial.trial_id] = f"{time.monotonic() - started:.1f}"
-        export_trials(self.oracle, self.paths, self._seconds)
+            self.trial_seconds[trial.trial_id] = f"{time.monotonic() - started:.1f}"
+        export_trials(self.oracle, self.paths, self.trial_seconds)
 
 
 def _duration(seconds: float) -> str:
@@ -165,7 +165,7 @@ def export_trials(oracle: keras_tuner.Oracle, paths: ResultsPaths, seconds: dict
     write_csv(paths.trials_csv, trial_columns(hp_names), rows)
 
 
-def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths) -> dict[str, Any]:
+def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths) -> None:
     """Run (or resume) the Hyperband search; save the best model, selected on validation AUC only."""
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
     write_json(paths.plan, plan)
@@ -186,16 +186,16 @@ def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsP
         overwrite=False,
     )
     with warnings.catch_warnings():
-        # Continuation trials load their parent's weights into a fresh optimizer (keras-tuner's design: Adam's
-        # moments restart); Keras warns about it on every continuation, which says nothing the plan does not.
+        # Checkpoints are loaded into freshly compiled models (continuations, the best model): Adam's moments
+        # restart by keras-tuner's design, and Keras warns about it every time, which tells the user nothing.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
         tuner.search(verbose=0)
-    export_trials(tuner.oracle, paths, tuner._seconds)
-    best_trials = tuner.oracle.get_best_trials(1)
-    if not best_trials:
-        raise RuntimeError("the search finished without a completed trial; see search/trials.csv for the errors")
-    best = best_trials[0]
-    model = tuner.load_model(best)
+        export_trials(tuner.oracle, paths, tuner.trial_seconds)
+        best_trials = tuner.oracle.get_best_trials(1)
+        if not best_trials:
+            raise RuntimeError("the search finished without a completed trial; see search/trials.csv for the errors")
+        best = best_trials[0]
+        model = tuner.load_model(best)
     paths.best_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = paths.best_model.with_name(".model.tmp.keras")
     model.save(tmp_model)
@@ -203,4 +203,3 @@ def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsP
     values = {name: value for name, value in best.hyperparameters.values.items() if name not in TUNER_KEYS}
     write_json(paths.best_hyperparameters, {"trial_id": best.trial_id, "values": values, "val_auc": best.score})
     logger.info("best trial %s: val AUC %.4f with %s", best.trial_id, best.score, values)
-    return {"trial_id": best.trial_id, "val_auc": best.score}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -71,3 +72,17 @@ def test_imagenet_weights_offline_exit_2_before_any_work(tmp_path: Path) -> None
     assert completed.returncode == 2, completed.stderr[-2000:]
     assert "--weights imagenet" in completed.stderr and "--weights PATH.h5 or none" in completed.stderr
     assert not (tmp_path / "c" / "demo").exists(), "no data generated before the weights were checked"
+
+
+def test_prepare_only_splits_and_caches_without_touching_test_pixels(tmp_path: Path) -> None:
+    results, cache = tmp_path / "r", tmp_path / "c"
+    args = ("--config", str(ROOT / "configs" / "smoke.toml"), "--prepare-only", "--results", str(results))
+    completed = run_cli(*args, "--cache", str(cache), cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert (manifest["status"], manifest["stages_done"]) == ("partial", ["data"])
+    summary = json.loads((results / "data" / "summary.json").read_text())
+    assert summary["counts"]["test"] == {"NORMAL": 48, "PNEUMONIA": 72}
+    assert not (results / "search").exists()
+    cached = [json.loads(index.read_text())["paths"] for index in (cache / "arrays").glob("*/films.json")]
+    assert len(cached) == 1 and not any("/test/" in path for path in cached[0]), "only the train+val pool is decoded"
