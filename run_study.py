@@ -63,14 +63,13 @@ def _stages(text: str, prepare_only: bool) -> tuple[str, ...]:
     return stages
 
 
-def _data_path(value: str | None) -> Path | None:
+def _data_path(value: str | None, cache_dir: Path) -> Path | None:
     if value is None:
         return None
     if value == "kaggle":
-        raise NotAvailableYetError(
-            "--data kaggle is not available yet (the kagglehub download lands with the issue 'Data: the real Kaggle "
-            "folder in'); download chest-xray-pneumonia from Kaggle and pass --data PATH"
-        )
+        from study.data.kaggle import download_kaggle_dataset
+
+        return download_kaggle_dataset(cache_dir)
     return Path(value).expanduser()
 
 
@@ -92,16 +91,17 @@ def main(argv: list[str]) -> int:
         for flag, message in LATER_FLAGS.items():
             if getattr(args, flag) is not None:
                 raise NotAvailableYetError(message)
-        data_path = _data_path(args.data)
-        if data_path is not None and not data_path.is_dir():
-            from study.data.discover import EXPECTED_LAYOUT
-
-            raise UserInputError(f"--data {data_path}: no such folder (expected {EXPECTED_LAYOUT})")
         stages = _stages(args.stages, args.prepare_only)
-        config_path = args.config or builtin_config_path("demo" if data_path is None else "overnight")
-        overrides = [*args.overrides, *([f"model.weights={args.weights}"] if args.weights else [])]
+        if args.data not in (None, "kaggle"):
+            from study.data.discover import find_split_root
+
+            find_split_root(Path(args.data).expanduser())  # a wrong path fails here, before anything is written
         paths = ResultsPaths(args.results)
         _configure_logging(paths)
+        cache_dir = args.cache or default_cache_dir()
+        data_path = _data_path(args.data, cache_dir)
+        config_path = args.config or builtin_config_path("demo" if data_path is None else "overnight")
+        overrides = [*args.overrides, *([f"model.weights={args.weights}"] if args.weights else [])]
         if data_path is None:
             logger.info(
                 "no --data given: running the built-in synthetic demo (%s); see README for a real study", config_path
@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
             cfg=cfg,
             data_path=data_path,
             results_dir=args.results,
-            cache_dir=args.cache or default_cache_dir(),
+            cache_dir=cache_dir,
             stages=stages,
             command=shlex.join([sys.executable, "run_study.py", *argv]),
         )

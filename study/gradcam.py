@@ -19,7 +19,8 @@ import tensorflow as tf
 from matplotlib import colormaps
 from PIL import Image
 
-from study.data.cache import decode_film, square_to_original
+from study.data.cache import square_to_original
+from study.data.validate import open_film
 from study.errors import UserInputError
 from study.hypermodel import LOGIT_LAYER
 from study.results import GRADCAM_COLUMNS, ResultsPaths, write_csv
@@ -103,7 +104,7 @@ def choose_gallery(
 
 def overlay(film_path: Path, cam: np.ndarray, aspect: str) -> Image.Image:
     """The original film with the map in a perceptual colour scale on top."""
-    film = decode_film(film_path)
+    film = open_film(film_path).image
     film.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE), Image.Resampling.LANCZOS)
     heat = square_to_original(_square(cam), film.width, film.height, aspect)
     colours = colormaps["inferno"](np.clip(heat, 0.0, 1.0))[..., :3]

@@ -24,6 +24,7 @@ from study.results import STAGES, ResultsPaths, new_manifest, read_json, read_ma
 
 logger = logging.getLogger(__name__)
 
+MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
 NOT_AVAILABLE_YET = {"ablation": "ablation reruns arrive with the issue 'Ablation tables a reviewer accepts'"}
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
 
@@ -146,7 +147,7 @@ def run_study(request: StudyRequest) -> ResultsPaths:
     """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
     paths = ResultsPaths(request.results_dir)
     data_source = "synthetic demo" if request.data_path is None else str(request.data_path.resolve())
-    manifest = read_manifest(paths) or new_manifest(request.command, _versions(), _device(), _git_sha())
+    manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())
     _check_same_study(paths, request.cfg, data_source, manifest)
     manifest.update(
         status="running",
@@ -176,6 +177,8 @@ def run_study(request: StudyRequest) -> ResultsPaths:
             if stage == "data" and request.data_path is None:
                 ctx = StageContext(request, paths, _demo_data(ctx))
             logger.info("stage %s: starting", stage)
+            if stage in MODEL_STAGES and not manifest.get("device"):
+                manifest["device"] = _device()  # TensorFlow is imported only by stages that train or predict
             if stage == "report":  # the page shows the study's final status, so settle it first
                 manifest.update(status=_final_status(manifest), finished=_now())
                 write_json(paths.manifest, manifest)

@@ -213,7 +213,7 @@ def trial_columns(hp_names: Iterable[str]) -> list[str]:
     return [*TRIAL_BASE_COLUMNS, *(HP_PREFIX + name for name in sorted(hp_names)), *TRIAL_METRIC_COLUMNS]
 
 
-def new_manifest(command: str, versions: Mapping[str, str], device: str, git_sha: str | None) -> dict[str, Any]:
+def new_manifest(command: str, versions: Mapping[str, str], device: str | None, git_sha: str | None) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
         "status": "running",

@@ -44,7 +44,6 @@ def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
         (("--set", "search.max_epoch=3"), "search.max_epoch"),
         (("--set", "search.max_epochs=three"), "search.max_epochs"),
         (("--time-budget", "7h30m"), "not available yet"),
-        (("--data", "kaggle"), "not available yet"),
         (("--stages", "search,report,polish"), "polish"),
         (("--stages", "ablation"), "not available yet"),
         (("--weights", "/no/such/weights.h5"), "model.weights"),
@@ -74,15 +73,37 @@ def test_imagenet_weights_offline_exit_2_before_any_work(tmp_path: Path) -> None
     assert not (tmp_path / "c" / "demo").exists(), "no data generated before the weights were checked"
 
 
-def test_prepare_only_splits_and_caches_without_touching_test_pixels(tmp_path: Path) -> None:
+def test_prepare_only_validates_splits_and_caches_then_stops(tmp_path: Path) -> None:
     results, cache = tmp_path / "r", tmp_path / "c"
     args = ("--config", str(ROOT / "configs" / "smoke.toml"), "--prepare-only", "--results", str(results))
     completed = run_cli(*args, "--cache", str(cache), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr[-2000:]
     manifest = json.loads((results / "manifest.json").read_text())
-    assert (manifest["status"], manifest["stages_done"]) == ("partial", ["data"])
+    assert (manifest["status"], manifest["stages_done"], manifest["device"]) == ("partial", ["data"], None)
     summary = json.loads((results / "data" / "summary.json").read_text())
     assert summary["counts"]["test"] == {"NORMAL": 48, "PNEUMONIA": 72}
-    assert not (results / "search").exists()
-    cached = [json.loads(index.read_text())["paths"] for index in (cache / "arrays").glob("*/films.json")]
-    assert len(cached) == 1 and not any("/test/" in path for path in cached[0]), "only the train+val pool is decoded"
+    assert "train   " in completed.stdout and "skipped 0 files" in completed.stdout
+    assert not (results / "search").exists() and not (results / "best").exists()
+    (index,) = (cache / "arrays").glob("*/index.json")
+    assert len(json.loads(index.read_text())["entries"]) == sum(sum(c.values()) for c in summary["counts"].values())
+
+
+def test_kaggle_download_offline_says_how_to_fix(tmp_path: Path) -> None:
+    try:
+        socket.create_connection(("api.kaggle.com", 443), timeout=3).close()
+        pytest.skip("this machine is online: the offline message cannot be provoked")
+    except OSError:
+        pass
+    completed = run_cli(
+        "--data",
+        "kaggle",
+        "--prepare-only",
+        "--results",
+        str(tmp_path / "r"),
+        "--cache",
+        str(tmp_path / "c"),
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--data kaggle: could not download" in lines[0] and "KAGGLE_USERNAME" in lines[0]

@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from study.config import builtin_config_path, load_config
 from study.data import cache as cache_module
 from study.data.cache import decoded_arrays, fit_square, square_to_original
 from study.data.discover import FilmRecord, find_split_root, list_films, patient_id_from_name
+from study.data.prepare import dataset_arrays, load_training_arrays, prepare_data
 from study.data.split import assign_splits
+from study.data.synthetic import write_demo_dataset
 from study.errors import DataLayoutError
+from study.results import ResultsPaths, read_csv
 
 
 def _write_layout(root: Path, names: dict[tuple[str, str], list[str]]) -> None:
@@ -50,9 +54,12 @@ def test_discovery_accepts_both_roots_and_skips_dotfiles(tmp_path: Path) -> None
     (tmp_path / "chest_xray" / "train" / "NORMAL" / ".DS_Store").write_bytes(b"junk")
     (tmp_path / "chest_xray" / "train" / "NORMAL" / "._IM-0001-0001.jpeg").write_bytes(b"junk")
     assert find_split_root(tmp_path) == find_split_root(tmp_path / "chest_xray") == tmp_path / "chest_xray"
-    films, without_patient = list_films(tmp_path / "chest_xray")
-    assert len(films) == 6 and without_patient == 0
-    assert {film.patient_id for film in films if film.source_split == "test"} == {"test/IM-0001", "test/person1"}
+    listing = list_films(tmp_path / "chest_xray")
+    assert len(listing.films) == 6 and listing.without_patient == 0 and not listing.unreadable
+    assert {film.patient_id for film in listing.films if film.source_split == "test"} == {
+        "test/IM-0001",
+        "test/person1",
+    }
 
 
 def test_wrong_layout_names_the_path(tmp_path: Path) -> None:
@@ -101,22 +108,26 @@ def test_cache_decodes_each_film_once_and_records_failures(tmp_path: Path, monke
         Image.fromarray(rng.integers(0, 255, (120, 90), dtype=np.uint8), mode="L").save(path)
         paths.append(str(path))
     (tmp_path / "broken.jpeg").write_bytes(b"\xff\xd8 not a jpeg")
-    paths.append(str(tmp_path / "broken.jpeg"))
-    decodes: list[str] = []
-    real_decode = cache_module.decode_film
+    paths.insert(2, str(tmp_path / "broken.jpeg"))
+    opened: list[str] = []
+    real_open = cache_module.open_film
     monkeypatch.setattr(
-        cache_module, "decode_film", lambda path, side=None: decodes.append(str(path)) or real_decode(path, side)
+        cache_module, "open_film", lambda path, side=None: opened.append(str(path)) or real_open(path, side)
     )
-    hashes = [f"h{i}" for i in range(len(paths))]
-    first = decoded_arrays(paths, hashes, [32, 48], "squash", tmp_path / "cache", "test films")
-    assert len(decodes) == 6, "one decode per film for both resolutions"
-    assert first.by_resolution[32].shape == (5, 32, 32, 1) and first.by_resolution[48].dtype == np.uint8
+    first = decoded_arrays(paths, [32, 48], "squash", tmp_path / "cache", "test films")
+    assert len(opened) == 6, "one open per file for both resolutions"
+    assert first.by_resolution[32].shape == (6, 32, 32, 1) and first.by_resolution[48].dtype == np.uint8
     assert [path for path, _ in first.failures] == [str(tmp_path / "broken.jpeg")]
-    again = decoded_arrays(paths, hashes, [48], "squash", tmp_path / "cache", "test films")
-    kept_only = decoded_arrays(first.paths, hashes[:5], [32], "squash", tmp_path / "cache", "test films")
-    assert len(decodes) == 6, "later calls read the cache"
-    assert np.array_equal(again.by_resolution[48], first.by_resolution[48])
-    assert np.array_equal(kept_only.by_resolution[32], first.by_resolution[32])
+    assert [entry.path for entry in first.entries] == [path for path in paths if "broken" not in path]
+    again = decoded_arrays(paths, [48], "squash", tmp_path / "cache", "test films")
+    assert len(opened) == 6, "a second call reads the cache and opens nothing"
+    kept = [entry.path for entry in first.entries]
+    assert np.array_equal(again.take(48, kept[::-1]), first.take(48, kept)[::-1])
+    film = np.asarray(Image.open(paths[0]).resize((32, 32), Image.Resampling.LANCZOS))
+    assert np.array_equal(first.take(32, [paths[0]])[0, ..., 0], film)
+    Path(paths[0]).write_bytes(Path(paths[1]).read_bytes() + b"\x00")  # size changes: a new key, decoded anew
+    decoded_arrays(paths, [32], "squash", tmp_path / "cache", "test films")
+    assert len(opened) == 12
 
 
 @pytest.mark.parametrize("aspect", ["squash", "pad", "crop"])
@@ -127,3 +138,23 @@ def test_square_maps_return_to_the_films_grid(aspect: str) -> None:
     back = square_to_original(square, film.width, film.height, aspect)
     assert back.shape == (120, 200)
     assert back[:, 50:90].mean() > 0.8 and back[:, 110:150].mean() < 0.2  # inside what crop keeps, too
+
+
+def test_each_film_is_opened_once_per_study_whatever_the_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_demo_dataset(tmp_path / "demo", {"train": 60, "val": 16, "test": 20}, normal_share=0.4, seed=0)
+    cfg = load_config(builtin_config_path("smoke"), ["space.resolutions=[48, 64]"])
+    opened: list[str] = []
+    real_open = cache_module.open_film
+    monkeypatch.setattr(
+        cache_module, "open_film", lambda path, side=None: opened.append(str(path)) or real_open(path, side)
+    )
+    paths = ResultsPaths(tmp_path / "results")
+    prepare_data(tmp_path / "demo", cfg, tmp_path / "cache", paths)
+    for _ in range(3):  # the search, a resume, the ablation: each loads the arrays again
+        arrays = load_training_arrays(paths, [48, 64], "squash", tmp_path / "cache")
+    test_paths = [row["path"] for row in read_csv(paths.split_csv) if row["split"] == "test"]
+    dataset_arrays(paths, [64], "squash", tmp_path / "cache").take(64, test_paths)  # evaluate and Grad-CAM
+    assert len(opened) == len(set(opened)) == 96
+    assert arrays[64].x_train.shape[1:] == (64, 64, 1) and len(arrays[48].y_val) == len(arrays[64].x_val)

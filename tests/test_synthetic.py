@@ -26,8 +26,9 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_layout_names_and_patients(demo_root: Path) -> None:
-    films, without_patient = list_films(find_split_root(demo_root))
-    assert without_patient == 0
+    listing = list_films(find_split_root(demo_root))
+    films = listing.films
+    assert listing.without_patient == 0
     assert Counter((film.source_split, film.label) for film in films) == {
         ("train", "NORMAL"): 160, ("train", "PNEUMONIA"): 240, ("val", "NORMAL"): 6, ("val", "PNEUMONIA"): 10,
         ("test", "NORMAL"): 16, ("test", "PNEUMONIA"): 24,

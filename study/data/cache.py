@@ -1,9 +1,11 @@
 """Decode every film once per study into grayscale uint8 squares at each searched resolution.
 
-The usual notebook decodes every JPEG on every epoch of every trial; here a film is opened once, resized
-to all resolutions in the same pass, and the arrays are kept on local disk under a key made of the file
-list, content hashes, sizes and aspect handling, so trials, resumes and later runs reuse them.
-Never float32 RGB: a uint8 single-channel cache is 12x smaller, and conversion happens inside the model.
+The usual notebook decodes every JPEG on every epoch of every trial; here each file is opened once,
+validated, hashed and resized to all resolutions in the same pass, straight into memory-mapped .npy files
+on local disk (peak memory stays at one film), so trials, resumes and later runs reuse them.
+The cache is found by the file list with each file's size and modification time, so a hit opens no file
+at all; the content hashes it recorded go into data/split.csv. Never float32 RGB: a uint8 single-channel
+cache is 12x smaller, and conversion to what MobileNetV2 wants happens inside the model.
 """
 
 from __future__ import annotations
@@ -12,42 +14,57 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.lib.format import open_memmap
 from PIL import Image, ImageOps
-from tqdm import tqdm
 
+from study.data.validate import FilmRejected, OpenedFilm, open_film
+from study.progress import track
 from study.results import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
+DECODE_CHUNK = 256  # films in flight at once: bounds memory to a chunk of decoded squares
+
+
+@dataclass(frozen=True)
+class FilmEntry:
+    """A film that decoded: its row in the arrays, content and pixel hashes, original size."""
+
+    path: str
+    row: int
+    sha1: str
+    pixel_sha1: str
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
 class DecodedArrays:
-    """Arrays (N x R x R x 1, uint8) per resolution for the films that decoded, in the order given."""
+    """Read-only arrays (N x R x R x 1, uint8) per resolution, the films in them, and the files that failed."""
 
-    paths: tuple[str, ...]
+    entries: tuple[FilmEntry, ...]
     by_resolution: dict[int, np.ndarray]
     failures: tuple[tuple[str, str], ...]
+
+    def take(self, resolution: int, paths: Sequence[str]) -> np.ndarray:
+        """The films at `paths`, in that order, copied into memory for training or prediction."""
+        rows = {entry.path: entry.row for entry in self.entries}
+        return np.asarray(self.by_resolution[resolution][[rows[path] for path in paths]])
 
 
 def default_cache_dir() -> Path:
     """Local disk, not the results folder: on Colab results live on Drive, the cache on the fast local disk."""
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "chest-xray-study"
-
-
-def decode_film(path: Path, largest_side: int | None = None) -> Image.Image:
-    """Open a film as 8-bit grayscale; JPEG draft mode skips most of the work for sizes we will not use."""
-    with Image.open(path) as image:
-        if largest_side is not None:
-            image.draft("L", (largest_side * 2, largest_side * 2))
-        return ImageOps.exif_transpose(image).convert("L")
 
 
 def fit_square(image: Image.Image, size: int, aspect: str) -> Image.Image:
@@ -77,72 +94,100 @@ def square_to_original(square: np.ndarray, width: int, height: int, aspect: str)
     return np.asarray(Image.fromarray(canvas, mode="F").resize((width, height), Image.Resampling.BILINEAR))
 
 
-def cache_key(paths: Sequence[str], sha1s: Sequence[str], aspect: str) -> str:
-    """Content key of a film list; each resolution is one more .npy file under the same key."""
+def cache_key(paths: Sequence[str], aspect: str) -> str:
+    """The film list with each file's size and modification time: a changed file gets a new key."""
     digest = hashlib.sha1(f"format={CACHE_FORMAT};aspect={aspect}".encode())
-    for path, sha1 in zip(paths, sha1s, strict=True):
-        digest.update(f"{path}\0{sha1}\n".encode())
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{path}\0missing\n".encode())
     return digest.hexdigest()[:20]
 
 
-def _store(
-    folder: Path, paths: Sequence[str], arrays: dict[int, np.ndarray], failures: Sequence[tuple[str, str]]
-) -> None:
-    """Arrays first, index last: a folder without films.json is an unfinished write and is redone."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for size, array in arrays.items():
-        _save_atomic(folder / f"res{size}.npy", array)
-    atomic_write_text(folder / "films.json", json.dumps({"paths": list(paths), "failures": list(failures)}))
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        np.save(handle, array)
-    os.replace(tmp, path)
-
-
 def _load(folder: Path, resolutions: Sequence[int]) -> DecodedArrays | None:
-    """What the cache holds for this key, or None when any requested resolution is missing."""
-    index_path = folder / "films.json"
-    if not index_path.exists() or not all((folder / f"res{size}.npy").exists() for size in resolutions):
+    """What the cache holds for this key, or None when it has no finished index."""
+    index_path = folder / "index.json"
+    if not index_path.exists():
         return None
     index = json.loads(index_path.read_text(encoding="utf-8"))
-    arrays = {size: np.load(folder / f"res{size}.npy") for size in resolutions}
+    entries = tuple(FilmEntry(**entry) for entry in index["entries"])
     failures = tuple((path, reason) for path, reason in index["failures"])
-    return DecodedArrays(tuple(index["paths"]), arrays, failures)
+    missing = [size for size in resolutions if not (folder / f"res{size}.npy").exists()]
+    if missing:
+        _decode_sizes(folder, entries, missing, index["aspect"], len(entries) + len(failures))
+    arrays = {size: np.load(folder / f"res{size}.npy", mmap_mode="r") for size in resolutions}
+    return DecodedArrays(entries, arrays, failures)
+
+
+def _decode_sizes(folder: Path, entries: Sequence[FilmEntry], sizes: Sequence[int], aspect: str, rows: int) -> None:
+    """Add resolutions to an existing cache (the search space grew): decode the good films again, once."""
+    outputs = {
+        size: open_memmap(folder / f".res{size}.npy.tmp", "w+", np.uint8, (rows, size, size, 1)) for size in sizes
+    }
+    for entry in track(entries, "decoding new sizes"):
+        image = open_film(Path(entry.path), max(sizes)).image
+        for size, output in outputs.items():
+            output[entry.row, ..., 0] = np.asarray(fit_square(image, size, aspect))
+    for size, output in outputs.items():
+        output.flush()
+        os.replace(folder / f".res{size}.npy.tmp", folder / f"res{size}.npy")
+
+
+def _open_and_fit(path: str, resolutions: Sequence[int], aspect: str) -> tuple[OpenedFilm, list[np.ndarray]] | str:
+    """One film at every resolution, or the reason it was rejected (runs in a worker thread: PIL releases the GIL)."""
+    try:
+        film = open_film(Path(path), max(resolutions))
+    except FilmRejected as rejection:
+        return str(rejection)
+    return film, [np.asarray(fit_square(film.image, size, aspect)) for size in resolutions]
+
+
+def _decode_all(
+    paths: Sequence[str], resolutions: Sequence[int], aspect: str, what: str
+) -> Iterator[tuple[int, str, Any]]:
+    """(row, path, result) in order, decoded by one thread per core, a bounded chunk at a time."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for start in track(range(0, len(paths), DECODE_CHUNK), f"decoding {what}", unit="chunk"):
+            chunk = paths[start : start + DECODE_CHUNK]
+            for offset, result in enumerate(pool.map(_open_and_fit, chunk, repeat(resolutions), repeat(aspect))):
+                yield start + offset, chunk[offset], result
 
 
 def decoded_arrays(
-    paths: Sequence[str], sha1s: Sequence[str], resolutions: Sequence[int], aspect: str, cache_dir: Path, what: str
+    paths: Sequence[str], resolutions: Sequence[int], aspect: str, cache_dir: Path, what: str
 ) -> DecodedArrays:
-    """The films as uint8 squares at every resolution, read back from the cache or decoded now (once)."""
-    folder = cache_dir / "arrays" / cache_key(paths, sha1s, aspect)
+    """Every film validated and decoded once into uint8 squares at each resolution, or read back from the cache.
+
+    Arrays are written into memory-mapped files as films are decoded, then renamed; the index is written
+    last, so a folder without index.json is an unfinished build and is redone.
+    """
+    folder = cache_dir / "arrays" / cache_key(paths, aspect)
     cached = _load(folder, resolutions)
     if cached is not None:
-        logger.info("%s: %d films read from the decode cache %s", what, len(cached.paths), folder)
+        logger.info("%s: %d films read from the decode cache %s", what, len(cached.entries), folder)
         return cached
-    largest = max(resolutions)
-    stacks: dict[int, list[np.ndarray]] = {size: [] for size in resolutions}
-    kept: list[str] = []
-    failures: list[tuple[str, str]] = []
-    for path in tqdm(paths, desc=f"decoding {what}", unit="film", mininterval=2.0, leave=False):
-        try:
-            image = decode_film(Path(path), largest)
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
-            failures.append((path, f"cannot decode: {type(error).__name__}: {error}"))
-            continue
-        kept.append(path)
-        for size in resolutions:
-            stacks[size].append(np.asarray(fit_square(image, size, aspect)))
-    arrays = {
-        size: np.stack(stacks[size])[..., None] if kept else np.zeros((0, size, size, 1), np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = {
+        size: open_memmap(folder / f".res{size}.npy.tmp", "w+", np.uint8, (len(paths), size, size, 1))
         for size in resolutions
     }
-    _store(folder, kept, arrays, failures)
-    if failures:  # later stages ask for the films that decoded: answer them from the cache too
-        kept_set = set(kept)
-        kept_sha1s = [sha1 for path, sha1 in zip(paths, sha1s, strict=True) if path in kept_set]
-        _store(cache_dir / "arrays" / cache_key(kept, kept_sha1s, aspect), kept, arrays, ())
-    logger.info("%s: decoded %d films once into %s (%d failed)", what, len(kept), folder, len(failures))
-    return DecodedArrays(tuple(kept), arrays, tuple(failures))
+    entries: list[FilmEntry] = []
+    failures: list[tuple[str, str]] = []
+    for row, path, result in _decode_all(paths, resolutions, aspect, what):
+        if isinstance(result, str):
+            failures.append((path, result))
+            continue
+        film, squares = result
+        entries.append(FilmEntry(path, row, film.sha1, film.pixel_sha1, *film.size))
+        for size, square in zip(resolutions, squares, strict=True):
+            outputs[size][row, ..., 0] = square
+    for size, output in outputs.items():
+        output.flush()
+        os.replace(folder / f".res{size}.npy.tmp", folder / f"res{size}.npy")
+    index = {"format": CACHE_FORMAT, "aspect": aspect, "entries": [vars(e) for e in entries], "failures": failures}
+    atomic_write_text(folder / "index.json", json.dumps(index))
+    logger.info("%s: decoded %d films once into %s (%d rejected)", what, len(entries), folder, len(failures))
+    arrays = {size: np.load(folder / f"res{size}.npy", mmap_mode="r") for size in resolutions}
+    return DecodedArrays(tuple(entries), arrays, tuple(failures))

@@ -6,6 +6,7 @@ numbers restart in the test folder: `person1_bacteria_1.jpeg` in train and in te
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from study.errors import DataLayoutError
 from study.labels import CLASS_NAMES
 
 SOURCE_SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp")
 EXPECTED_LAYOUT = "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg, or the train/ val/ test/ folders themselves"
 
 _PNEUMONIA_PATTERN = re.compile(r"^(person\d+)_(?:bacteria|virus)_\d+$", re.IGNORECASE)
@@ -38,23 +39,72 @@ def patient_id_from_name(file_name: str, source_split: str) -> str | None:
     return f"{source_split}/{match.group(1)}" if match else None
 
 
+SEARCH_DEPTH = 3
+IGNORED_FOLDERS = ("__MACOSX",)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The films under a split root, the entries that look like films but cannot be read, and id-less names."""
+
+    films: tuple[FilmRecord, ...]
+    unreadable: tuple[tuple[str, str], ...]
+    without_patient: int
+
+
+def _has_splits(folder: Path) -> bool:
+    return all((folder / split).is_dir() for split in SOURCE_SPLITS)
+
+
+def _candidate_roots(data_path: Path) -> list[Path]:
+    """Folders holding train/ val/ test/ within a few levels, skipping __MACOSX, dot folders and symlinks
+    (no loops), and dropping a copy nested inside another candidate (Kaggle's chest_xray/chest_xray)."""
+    found: list[Path] = []
+    for folder, subfolders, _ in os.walk(data_path, followlinks=False):
+        depth = len(Path(folder).relative_to(data_path).parts)
+        subfolders[:] = sorted(
+            name
+            for name in subfolders
+            if name not in IGNORED_FOLDERS and not name.startswith(".") and depth < SEARCH_DEPTH
+        )
+        if _has_splits(Path(folder)):
+            found.append(Path(folder))
+    return [root for root in found if not any(other in root.parents for other in found)]
+
+
 def find_split_root(data_path: Path) -> Path:
-    """The folder holding train/ val/ test/: `data_path/chest_xray`, or `data_path` itself."""
-    if not data_path.is_dir():
+    """The folder holding train/ val/ test/: `data_path/chest_xray`, `data_path`, or the one such folder below."""
+    if not data_path.exists():
         raise DataLayoutError(f"--data {data_path}: no such folder (expected {EXPECTED_LAYOUT})")
+    if not data_path.is_dir():
+        raise DataLayoutError(f"--data {data_path}: is a file, not a folder (expected {EXPECTED_LAYOUT})")
     for candidate in (data_path / "chest_xray", data_path):
-        if all((candidate / split).is_dir() for split in SOURCE_SPLITS):
+        if _has_splits(candidate):
             return candidate
-    raise DataLayoutError(f"--data {data_path}: no train/ val/ test/ folders found (expected {EXPECTED_LAYOUT})")
+    candidates = _candidate_roots(data_path)
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        listed = ", ".join(str(candidate) for candidate in candidates)
+        raise DataLayoutError(
+            f"--data {data_path}: ambiguous, {len(candidates)} dataset copies found ({listed}); pass one"
+        )
+    entries = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in data_path.iterdir())[:12]
+    found = ", ".join(entries) if entries else "nothing"
+    raise DataLayoutError(
+        f"--data {data_path}: no train/ val/ test/ folders found, found {found} (expected {EXPECTED_LAYOUT})"
+    )
 
 
-def list_films(split_root: Path) -> tuple[list[FilmRecord], int]:
-    """Every film under train/ val/ test/ x NORMAL/ PNEUMONIA, sorted; and how many names carry no patient.
+def list_films(split_root: Path) -> Listing:
+    """Every film under train/ val/ test/ x NORMAL/ PNEUMONIA, sorted.
 
-    Dotfiles and macOS `._*` resource forks are not films. A film without a patient id in its name is
-    its own patient, so it can never leak across the validation split.
+    Dotfiles and macOS `._*` resource forks are not films. An entry with an image suffix that is not a
+    readable regular file (broken link, link loop, folder) is listed as unreadable. A film without a
+    patient id in its name is its own patient, so it can never leak across the validation split.
     """
-    records: list[FilmRecord] = []
+    films: list[FilmRecord] = []
+    unreadable: list[tuple[str, str]] = []
     without_patient = 0
     for source_split in SOURCE_SPLITS:
         for label in CLASS_NAMES:
@@ -62,13 +112,14 @@ def list_films(split_root: Path) -> tuple[list[FilmRecord], int]:
             if not folder.is_dir():
                 raise DataLayoutError(f"--data {split_root}: missing folder {folder} (expected {EXPECTED_LAYOUT})")
             for path in sorted(folder.iterdir()):
-                if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+                if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                if not path.is_file():
+                    unreadable.append((str(path), "unreadable: not a regular file (folder, broken link or link loop)"))
                     continue
                 patient = patient_id_from_name(path.name, source_split)
                 if patient is None:
                     without_patient += 1
                     patient = f"{source_split}/{path.name}"
-                records.append(FilmRecord(path, label, source_split, patient))
-    if not any(record.source_split != "test" for record in records):
-        raise DataLayoutError(f"--data {split_root}: no training films found (expected {EXPECTED_LAYOUT})")
-    return records, without_patient
+                films.append(FilmRecord(path, label, source_split, patient))
+    return Listing(tuple(films), tuple(unreadable), without_patient)

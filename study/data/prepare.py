@@ -1,7 +1,8 @@
-"""The data stage: discover -> hash -> decode the train/val pool once -> patient split -> data/ files.
+"""The data stage: discover -> open every film once (validate, hash, decode into the cache) -> drop
+duplicates -> patient-grouped split -> data/split.csv, skipped.csv, summary.json.
 
-Test films are listed and hashed (for counts and leakage checks) but never decoded here: the test
-folder's pixels are read by the evaluate stage and nowhere before.
+Test films are validated here too, so a bad file fails in the first minute rather than after the night;
+nothing about them (labels, pixels, predictions) is used until the evaluate stage.
 """
 
 from __future__ import annotations
@@ -16,80 +17,96 @@ from typing import Any
 import numpy as np
 
 from study.config import StudyConfig
-from study.data.cache import decoded_arrays
+from study.data.cache import DecodedArrays, FilmEntry, decoded_arrays
 from study.data.discover import FilmRecord, find_split_root, list_films
 from study.data.split import SplitArrays, SplitRecord, assign_splits
+from study.errors import DataLayoutError
 from study.labels import CLASS_NAMES, label_code
-from study.results import SKIPPED_COLUMNS, SPLIT_COLUMNS, ResultsPaths, read_csv, write_csv, write_json
+from study.results import SKIPPED_COLUMNS, SPLIT_COLUMNS, ResultsPaths, read_csv, read_json, write_csv, write_json
 
 logger = logging.getLogger(__name__)
 
-
-def _sha1(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
+REQUIRED_CLASSES = (("train", "NORMAL"), ("train", "PNEUMONIA"), ("test", "NORMAL"), ("test", "PNEUMONIA"))
 
 
 def _drop_duplicates(
-    films: Sequence[FilmRecord], sha1s: Sequence[str]
-) -> tuple[list[FilmRecord], list[str], list[dict[str, str]], int]:
-    """Keep the first copy of identical files; a pool file identical to a test file is leakage and leaves the pool."""
-    test_hashes = {sha1 for film, sha1 in zip(films, sha1s, strict=True) if film.source_split == "test"}
-    seen: set[str] = set()
-    kept_films: list[FilmRecord] = []
-    kept_sha1s: list[str] = []
+    films: Sequence[FilmRecord], entries: dict[str, FilmEntry]
+) -> tuple[list[FilmRecord], list[dict[str, str]], int]:
+    """Keep the first copy of identical pixels; a train/val copy of a test film is leakage and leaves the pool."""
+    test_pixels = {entries[str(film.path)].pixel_sha1 for film in films if film.source_split == "test"}
+    seen: dict[str, str] = {}
+    kept: list[FilmRecord] = []
     skipped: list[dict[str, str]] = []
     leaked = 0
-    for film, sha1 in zip(films, sha1s, strict=True):
-        if film.source_split != "test" and sha1 in test_hashes:
+    for film in sorted(films, key=lambda film: film.source_split != "test"):  # test copies win
+        pixels = entries[str(film.path)].pixel_sha1
+        if film.source_split != "test" and pixels in test_pixels:
             skipped.append(
-                {"path": str(film.path), "reason": "duplicate of a test film (leakage): kept out of training"}
+                {"path": str(film.path), "reason": "leakage: same pixels as a test film, kept out of training"}
             )
             leaked += 1
-        elif sha1 in seen:
-            skipped.append({"path": str(film.path), "reason": "exact duplicate of an earlier file"})
+        elif pixels in seen:
+            skipped.append({"path": str(film.path), "reason": f"duplicate: same pixels as {seen[pixels]}"})
         else:
-            seen.add(sha1)
-            kept_films.append(film)
-            kept_sha1s.append(sha1)
-    return kept_films, kept_sha1s, skipped, leaked
+            seen[pixels] = str(film.path)
+            kept.append(film)
+    order = {film.path: index for index, film in enumerate(films)}
+    return sorted(kept, key=lambda film: order[film.path]), skipped, leaked
 
 
-def _summary(records: Sequence[SplitRecord], extra: dict[str, Any]) -> dict[str, Any]:
+def _require_classes(films: Sequence[FilmRecord], split_root: Path, skipped_csv: Path) -> None:
+    present = Counter((film.source_split, film.label) for film in films)
+    for split, label in REQUIRED_CLASSES:
+        if not present[(split, label)]:
+            raise DataLayoutError(
+                f"--data {split_root / split / label}: no usable films (expected .jpeg films of class {label}; "
+                f"any skipped files and their reasons are in {skipped_csv})"
+            )
+
+
+def _summary(
+    records: Sequence[SplitRecord], skipped: Sequence[dict[str, str]], extra: dict[str, Any]
+) -> dict[str, Any]:
     counts: dict[str, dict[str, int]] = {}
     source_counts: dict[str, dict[str, int]] = {}
-    for field, table in (("split", counts), ("source_split", source_counts)):
-        tally = Counter(
-            (record.split if field == "split" else record.film.source_split, record.film.label) for record in records
-        )
-        for split in ("train", "val", "test"):
-            table[split] = {label: tally[(split, label)] for label in CLASS_NAMES}
+    by_split = Counter((record.split, record.film.label) for record in records)
+    by_source = Counter((record.film.source_split, record.film.label) for record in records)
+    for split in ("train", "val", "test"):
+        counts[split] = {label: by_split[(split, label)] for label in CLASS_NAMES}
+        source_counts[split] = {label: by_source[(split, label)] for label in CLASS_NAMES}
     patients = {
         split: len({record.film.patient_id for record in records if record.split == split})
         for split in ("train", "val", "test")
     }
     data_hash = hashlib.sha1("".join(sorted(record.sha1 for record in records)).encode()).hexdigest()
-    return {"counts": counts, "patients": patients, "source_counts": source_counts, "data_hash": data_hash, **extra}
+    reasons = Counter(row["reason"].split(":")[0] for row in skipped)
+    return {
+        "counts": counts,
+        "patients": patients,
+        "source_counts": source_counts,
+        "data_hash": data_hash,
+        "skipped": len(skipped),
+        "skipped_by_reason": dict(sorted(reasons.items())),
+        **extra,
+    }
 
 
 def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: ResultsPaths) -> dict[str, Any]:
-    """Write data/split.csv, skipped.csv and summary.json, and fill the decode cache for the pool."""
+    """Write data/split.csv, skipped.csv and summary.json; every film is opened once, into the decode cache."""
     split_root = find_split_root(data_path)
-    films, without_patient = list_films(split_root)
-    logger.info("found %d films under %s; hashing them", len(films), split_root)
-    sha1s = [_sha1(film.path) for film in films]
-    films, sha1s, skipped, leaked = _drop_duplicates(films, sha1s)
-    pool = [index for index, film in enumerate(films) if film.source_split != "test"]
+    listing = list_films(split_root)
+    logger.info("found %d films under %s; validating and decoding each once", len(listing.films), split_root)
     decoded = decoded_arrays(
-        [str(films[i].path) for i in pool], [sha1s[i] for i in pool], cfg.space.resolutions, cfg.data.aspect,
-        cache_dir, "train+val pool",
-    )  # fmt: skip
-    failed = {path for path, _ in decoded.failures}
-    skipped += [{"path": path, "reason": reason} for path, reason in decoded.failures]
-    keep = [index for index, film in enumerate(films) if str(film.path) not in failed]
-    records = assign_splits(
-        [films[i] for i in keep], [sha1s[i] for i in keep], cfg.data.val_fraction, cfg.data.split_seed
+        [str(film.path) for film in listing.films], cfg.space.resolutions, cfg.data.aspect, cache_dir, "films"
     )
+    entries = {entry.path: entry for entry in decoded.entries}
+    skipped = [{"path": path, "reason": reason} for path, reason in (*listing.unreadable, *decoded.failures)]
+    films, duplicates, leaked = _drop_duplicates([f for f in listing.films if str(f.path) in entries], entries)
+    skipped += duplicates
     write_csv(paths.skipped_csv, SKIPPED_COLUMNS, skipped)
+    _require_classes(films, split_root, paths.skipped_csv)
+    sha1s = [entries[str(film.path)].sha1 for film in films]
+    records = assign_splits(films, sha1s, cfg.data.val_fraction, cfg.data.split_seed)
     write_csv(
         paths.split_csv,
         SPLIT_COLUMNS,
@@ -101,42 +118,71 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     )  # fmt: skip
     summary = _summary(
         records,
+        skipped,
         {
-            "skipped": len(skipped),
-            "duplicates_removed": sum(1 for row in skipped if "duplicate" in row["reason"]),
+            "duplicates_removed": len(duplicates),
             "test_leakage_duplicates": leaked,
-            "files_without_patient_id": without_patient,
+            "files_without_patient_id": listing.without_patient,
             "val_fraction": cfg.data.val_fraction,
             "seed": cfg.data.split_seed,
             "data_root": str(split_root),
         },
     )
     write_json(paths.data_summary, summary)
+    _log_summary(summary, paths)
+    return summary
+
+
+def _log_summary(summary: dict[str, Any], paths: ResultsPaths) -> None:
     for split in ("train", "val", "test"):
         counts = summary["counts"][split]
         logger.info(
             "%-5s %5d NORMAL %5d PNEUMONIA  %4d patients", split, counts["NORMAL"], counts["PNEUMONIA"],
             summary["patients"][split],
         )  # fmt: skip
-    logger.info("skipped %d files (data/skipped.csv)", len(skipped))
-    return summary
+    logger.info(
+        "skipped %d files %s, of which %d duplicates and %d train/test leaks (%s)",
+        summary["skipped"], summary["skipped_by_reason"] or "", summary["duplicates_removed"],
+        summary["test_leakage_duplicates"], paths.skipped_csv,
+    )  # fmt: skip
+    if summary["files_without_patient_id"]:
+        logger.info("%d file names carry no patient id: each is its own patient", summary["files_without_patient_id"])
 
 
 def load_split_rows(paths: ResultsPaths, split: str) -> list[dict[str, str]]:
     return [row for row in read_csv(paths.split_csv) if row["split"] == split]
 
 
+def dataset_arrays(paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path) -> DecodedArrays:
+    """The decode cache the data stage filled (rebuilt, once, if the cache folder was cleared)."""
+    listing = list_films(Path(read_json(paths.data_summary)["data_root"]))
+    decoded = decoded_arrays([str(film.path) for film in listing.films], resolutions, aspect, cache_dir, "films")
+    known = {entry.path for entry in decoded.entries}
+    missing = [row["path"] for row in read_csv(paths.split_csv) if row["path"] not in known]
+    if missing:
+        raise DataLayoutError(
+            f"{missing[0]}: listed in {paths.split_csv} but no longer a usable film; the data changed since the data "
+            "stage, so start a new --results folder"
+        )
+    return decoded
+
+
 def load_training_arrays(
     paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path
 ) -> dict[int, SplitArrays]:
-    """Train and val arrays per resolution, straight from the decode cache the data stage filled."""
-    pool = [row for row in read_csv(paths.split_csv) if row["split"] != "test"]
-    decoded = decoded_arrays(
-        [row["path"] for row in pool], [row["sha1"] for row in pool], resolutions, aspect, cache_dir, "train+val pool"
-    )
-    is_val = np.array([row["split"] == "val" for row in pool])
-    labels = np.array([label_code(row["label"]) for row in pool], dtype=np.float32)
+    """Train and val arrays per resolution, copied into memory from the decode cache."""
+    decoded = dataset_arrays(paths, resolutions, aspect, cache_dir)
+    train, val = load_split_rows(paths, "train"), load_split_rows(paths, "val")
     return {
-        size: SplitArrays(array[~is_val], labels[~is_val], array[is_val], labels[is_val])
-        for size, array in decoded.by_resolution.items()
+        size: SplitArrays(
+            decoded.take(size, [row["path"] for row in train]),
+            _labels(train),
+            decoded.take(size, [row["path"] for row in val]),
+            _labels(val),
+        )
+        for size in resolutions
     }
+
+
+def _labels(rows: Sequence[dict[str, str]]) -> np.ndarray:
+    return np.array([label_code(row["label"]) for row in rows], dtype=np.float32)

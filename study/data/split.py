@@ -6,6 +6,7 @@ the official test folder never enters the pool and keeps split "test".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,10 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
 from study.data.discover import FilmRecord
+from study.errors import DataLayoutError
 from study.labels import label_code
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,14 @@ def assign_splits(
     pool = [index for index, film in enumerate(films) if film.source_split != "test"]
     labels = np.array([label_code(films[index].label) for index in pool])
     groups = np.array([films[index].patient_id for index in pool])
-    folds = max(2, round(1.0 / val_fraction))
+    groups_per_class = min(len(set(groups[labels == code])) for code in (0, 1))
+    folds = min(max(2, round(1.0 / val_fraction)), groups_per_class)
+    if folds < 2:
+        raise DataLayoutError("train+val: fewer than 2 patients in a class, so no patient-grouped validation split")
+    if folds < round(1.0 / val_fraction):
+        logger.warning(
+            "only %d patients in the smaller class: validation takes 1/%d of the pool", groups_per_class, folds
+        )
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     _, val_positions = next(splitter.split(np.zeros(len(pool)), labels, groups))
     val_indices = {pool[position] for position in val_positions}
