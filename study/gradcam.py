@@ -28,6 +28,7 @@ from study.results import GRADCAM_COLUMNS, ResultsPaths, write_csv
 logger = logging.getLogger(__name__)
 
 CATEGORIES = ("TP", "FP", "FN", "TN")
+METHODS = ("gradcam", "gradcam++")
 OVERLAY_SIDE = 320
 OVERLAY_ALPHA = 0.45
 EPSILON = 1e-8
@@ -65,17 +66,35 @@ class GradCam:
         scaled = scale(to_float(films))
         return to_rgb([scaled, scaled, scaled])
 
-    def maps(self, films: np.ndarray, explain_pneumonia: np.ndarray) -> np.ndarray:
-        """N x h x w maps in [0, 1] at the layer's resolution; a constant film gives a finite (zero) map."""
+    def _activations_and_gradients(
+        self, films: np.ndarray, explain_pneumonia: np.ndarray
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """The layer's activations and the gradient of the (signed) logit w.r.t. them, for the whole batch."""
         rgb = self._rgb(films)
         sign = tf.constant(np.where(explain_pneumonia, 1.0, -1.0), dtype=tf.float32)
         with tf.GradientTape() as tape:
             activations, final = self.features(rgb, training=False)
             pool, logit_layer = self.head
-            logits = logit_layer(pool(final))[:, 0]
-            target = logits * sign
-        gradients = tape.gradient(target, activations)
-        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+            target = logit_layer(pool(final))[:, 0] * sign
+        return activations, tape.gradient(target, activations)
+
+    def maps(self, films: np.ndarray, explain_pneumonia: np.ndarray, method: str = "gradcam") -> np.ndarray:
+        """N x h x w maps in [0, 1] at the layer's resolution; a constant film gives a finite (zero) map.
+
+        gradcam weighs each channel by its mean gradient; gradcam++ by positive gradients with the
+        second-order weights of Chattopadhay et al. (2018), which separates several lesions better.
+        """
+        activations, gradients = self._activations_and_gradients(films, explain_pneumonia)
+        if method == "gradcam":
+            weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+        elif method == "gradcam++":
+            squared = tf.square(gradients)
+            summed = tf.reduce_sum(activations, axis=(1, 2), keepdims=True)
+            alpha = squared / (2.0 * squared + summed * squared * gradients + EPSILON)
+            alpha = tf.where(gradients != 0.0, alpha, tf.zeros_like(alpha))
+            weights = tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=(1, 2), keepdims=True)
+        else:
+            raise UserInputError(f"gradcam.method {method!r}: expected one of {METHODS}")
         cams = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1)).numpy()
         peaks = cams.reshape(len(cams), -1).max(axis=1).reshape(-1, 1, 1)
         return cams / (peaks + EPSILON)

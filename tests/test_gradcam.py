@@ -25,11 +25,12 @@ def films() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 255, (5, 64, 64, 1), dtype=np.uint8)
 
 
-def test_batched_maps_equal_per_image_maps(model: keras.Model, films: np.ndarray) -> None:
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_batched_maps_equal_per_image_maps(model: keras.Model, films: np.ndarray, method: str) -> None:
     explain = np.array([True, False, True, False, True])
     cam = GradCam(model, "out_relu")
-    batched = cam.maps(films, explain)
-    single = np.concatenate([cam.maps(films[i : i + 1], explain[i : i + 1]) for i in range(len(films))])
+    batched = cam.maps(films, explain, method)
+    single = np.concatenate([cam.maps(films[i : i + 1], explain[i : i + 1], method) for i in range(len(films))])
     assert batched.shape == (5, 2, 2)
     assert np.allclose(batched, single, atol=1e-4)
     assert batched.min() >= 0.0 and batched.max() <= 1.0 + 1e-6
@@ -40,9 +41,10 @@ def test_an_earlier_layer_gives_a_finer_map(model: keras.Model, films: np.ndarra
     assert maps.shape == (5, 4, 4)
 
 
-def test_constant_film_gives_a_finite_map(model: keras.Model) -> None:
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_constant_film_gives_a_finite_map(model: keras.Model, method: str) -> None:
     constant = np.full((2, 64, 64, 1), 128, np.uint8)
-    maps = GradCam(model, "out_relu").maps(constant, np.array([True, False]))
+    maps = GradCam(model, "out_relu").maps(constant, np.array([True, False]), method)
     assert np.isfinite(maps).all()
 
 
