@@ -25,6 +25,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 ASPECT_MODES = ("squash", "pad", "crop")
 THRESHOLD_RULES = ("youden", "f1", "fixed")
+CAM_METHODS = ("gradcam", "gradcam++")
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,18 @@ class EvaluateConfig:
 @dataclass(frozen=True)
 class GradcamConfig:
     layer: str
+    methods: tuple[str, ...]
     per_category: int
+    score_films: int
+    border_band: float
+    border_warning: float
 
     def __post_init__(self) -> None:
+        _require(bool(self.methods) and set(self.methods) <= set(CAM_METHODS), "gradcam.methods", f"of {CAM_METHODS}")
         _require(self.per_category >= 1, "gradcam.per_category", "at least 1")
+        _require(self.score_films >= 0, "gradcam.score_films", "0 (all test films) or more")
+        _require(0.0 < self.border_band < 0.5, "gradcam.border_band", "a share of the side between 0 and 0.5")
+        _require(0.0 < self.border_warning <= 1.0, "gradcam.border_warning", "a share of map energy in (0, 1]")
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,16 @@ class GradCam:
         return cams / (peaks + EPSILON)
 
 
+def upsample(maps: np.ndarray, size: int) -> np.ndarray:
+    """Maps from the layer's grid to the model's size x size input grid (bilinear), where scores are taken."""
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(m.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BILINEAR))
+            for m in maps
+        ]
+    )
+
+
 def choose_gallery(
     rows: Sequence[dict[str, str]], patients: dict[str, str], threshold: float, per_category: int
 ) -> list[GalleryItem]:
@@ -138,32 +148,30 @@ def _square(cam: np.ndarray) -> np.ndarray:
 
 
 def write_gallery(
-    model: keras.Model,
     items: Sequence[GalleryItem],
-    films: np.ndarray,
+    maps_by_method: dict[str, np.ndarray],
+    scores_by_method: dict[str, dict[str, np.ndarray]],
     layer_name: str,
     aspect: str,
     paths: ResultsPaths,
 ) -> int:
-    """Compute the maps in one batch, draw the overlays and write gradcam/index.csv; returns the count."""
-    cams = GradCam(model, layer_name).maps(films, np.array([item.category in ("TP", "FP") for item in items]))
+    """Draw every item's overlay for every method and write gradcam/index.csv with its scores."""
     paths.gradcam_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for index, (item, cam) in enumerate(zip(items, cams, strict=True)):
-        file_name = f"{item.category}_{index:02d}_{Path(item.path).stem}.png"
-        overlay(Path(item.path), cam, aspect).save(paths.gradcam_dir / file_name)
-        rows.append(
-            {
-                "file": file_name,
-                "source": item.path,
-                "category": item.category,
-                "label": item.label,
-                "prob": item.prob,
-                "patient_id": item.patient_id,
-                "method": "gradcam",
-                "layer": layer_name,
-            }
-        )
+    for method, cams in maps_by_method.items():
+        tag = method.replace("+", "p")
+        for index, (item, cam) in enumerate(zip(items, cams, strict=True)):
+            file_name = f"{item.category}_{index:02d}_{tag}_{Path(item.path).stem}.png"
+            overlay(Path(item.path), cam, aspect).save(paths.gradcam_dir / file_name)
+            scores = {name: _finite(values[index]) for name, values in scores_by_method[method].items()}
+            rows.append(
+                {"file": file_name, "source": item.path, "category": item.category, "label": item.label,
+                 "prob": item.prob, "patient_id": item.patient_id, "method": method, "layer": layer_name, **scores}
+            )  # fmt: skip
     write_csv(paths.gradcam_index, GRADCAM_COLUMNS, rows)
     logger.info("Grad-CAM gallery: %d overlays in %s", len(rows), paths.gradcam_dir)
     return len(rows)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

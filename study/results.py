@@ -46,6 +46,9 @@ GRADCAM_COLUMNS: tuple[str, ...] = (
     "patient_id",
     "method",
     "layer",
+    "deletion_auc",
+    "border_share",
+    "mask_ratio",
 )
 HP_PREFIX = "hp_"
 

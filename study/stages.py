@@ -10,14 +10,20 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from PIL import Image
 
+from study.cam_scores import border_energy_share, deletion_auc, energy_in_mask_ratio, random_maps
 from study.config import StudyConfig
+from study.data.cache import fit_square
 from study.data.prepare import dataset_arrays, load_split_rows
+from study.data.synthetic import mask_path_for
 from study.evaluate import make_predictions, write_evaluation
-from study.gradcam import choose_gallery, write_gallery
-from study.results import ResultsPaths, read_csv, read_json
+from study.gradcam import GradCam, choose_gallery, upsample, write_gallery
+from study.results import ResultsPaths, read_csv, read_json, write_json
 
 logger = logging.getLogger(__name__)
+
+SCORE_BATCH = 32
 
 
 def _best_model(paths: ResultsPaths) -> tuple[keras.Model, int]:
@@ -43,14 +49,94 @@ def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) 
     write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate)
 
 
+def _lesion_masks(paths: list[str], labels: list[int], resolution: int, aspect: str) -> np.ndarray | None:
+    """The synthetic demo's lesion masks on the model's input grid, empty for NORMAL films (their opacities
+    are decoys, not lesions); None for real data, which has no masks on disk."""
+    mask_paths = [mask_path_for(Path(path)) for path in paths]
+    if not mask_paths or not all(path.is_file() for path in mask_paths):
+        return None
+    masks = [np.asarray(fit_square(Image.open(path).convert("L"), resolution, aspect)) > 127 for path in mask_paths]
+    return np.stack([mask & bool(label) for mask, label in zip(masks, labels, strict=True)])
+
+
+def _maps_and_scores(
+    model: keras.Model, films: np.ndarray, explain: np.ndarray, masks: np.ndarray | None, cfg: StudyConfig
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """Per method: maps on the layer's grid, and per-film deletion AUC, border share and lesion-mask ratio."""
+    cam = GradCam(model, cfg.gradcam.layer)
+    size = films.shape[1]
+    maps, scores = {}, {}
+    for method in cfg.gradcam.methods:
+        maps[method] = np.concatenate(
+            [
+                cam.maps(films[i : i + SCORE_BATCH], explain[i : i + SCORE_BATCH], method)
+                for i in range(0, len(films), SCORE_BATCH)
+            ]
+        )
+        grid = upsample(maps[method], size)
+        scores[method] = {
+            "deletion_auc": deletion_auc(films, grid, explain, lambda batch: _predict(model, batch, SCORE_BATCH)),
+            "border_share": border_energy_share(grid, cfg.gradcam.border_band),
+            "mask_ratio": energy_in_mask_ratio(grid, masks) if masks is not None else np.full(len(films), np.nan),
+        }
+    return maps, scores
+
+
+def _summarise(scores: dict[str, np.ndarray], random_deletion: np.ndarray, warning: float) -> dict[str, object]:
+    def mean(values: np.ndarray) -> float | None:
+        return float(np.nanmean(values)) if np.isfinite(values).any() else None
+
+    return {
+        "deletion_auc_mean": mean(scores["deletion_auc"]),
+        "random_deletion_auc_mean": mean(random_deletion),
+        "border_share_mean": mean(scores["border_share"]),
+        "border_flagged": int(np.sum(scores["border_share"] > warning)),
+        "mask_ratio_mean": mean(scores["mask_ratio"]),
+        "mask_ratio_median": float(np.nanmedian(scores["mask_ratio"]))
+        if np.isfinite(scores["mask_ratio"]).any()
+        else None,
+        "films_with_masks": int(np.isfinite(scores["mask_ratio"]).sum()),
+    }
+
+
 def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> None:
-    """The most confident TP/FP/FN/TN test films with their Grad-CAM overlays."""
+    """Score the maps of (a sample of) the test films, then draw the most confident TP/FP/FN/TN films."""
     model, resolution = _best_model(paths)
     threshold = float(read_json(paths.threshold)["threshold"])
     patients = {row["path"]: row["patient_id"] for row in load_split_rows(paths, "test")}
     predictions = [row for row in read_csv(paths.predictions_csv) if row["split"] == "test"]
-    items = choose_gallery(predictions, patients, threshold, cfg.gradcam.per_category)
-    films = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir).take(
-        resolution, [item.path for item in items]
+    decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
+    step = max(1, len(predictions) // cfg.gradcam.score_films) if cfg.gradcam.score_films else 1
+    sample = predictions[::step]
+    films = decoded.take(resolution, [row["path"] for row in sample])
+    explain = np.array([float(row["prob"]) >= threshold for row in sample])  # the class the model chose
+    masks = _lesion_masks(
+        [row["path"] for row in sample], [int(row["label"]) for row in sample], resolution, cfg.data.aspect
     )
-    write_gallery(model, items, films, cfg.gradcam.layer, cfg.data.aspect, paths)
+    _, scores = _maps_and_scores(model, films, explain, masks, cfg)
+    random_grid = random_maps((len(films), resolution, resolution), seed=cfg.evaluate.seed)
+    random_deletion = deletion_auc(films, random_grid, explain, lambda batch: _predict(model, batch, SCORE_BATCH))
+    summary = {
+        "layer": cfg.gradcam.layer,
+        "films_scored": len(sample),
+        "explained_class": "the predicted class at the validation threshold",
+        "border_band": cfg.gradcam.border_band,
+        "border_warning": cfg.gradcam.border_warning,
+        "methods": {m: _summarise(scores[m], random_deletion, cfg.gradcam.border_warning) for m in cfg.gradcam.methods},
+    }
+    write_json(paths.gradcam_scores, summary)
+    for method, numbers in summary["methods"].items():
+        logger.info("%s on %s: %s", method, cfg.gradcam.layer, ", ".join(f"{k} {v}" for k, v in numbers.items()))
+
+    items = choose_gallery(predictions, patients, threshold, cfg.gradcam.per_category)
+    item_paths = [item.path for item in items]
+    item_films = decoded.take(resolution, item_paths)
+    explain_items = np.array([item.category in ("TP", "FP") for item in items])
+    maps, item_scores = _maps_and_scores(
+        model,
+        item_films,
+        explain_items,
+        _lesion_masks(item_paths, [item.label for item in items], resolution, cfg.data.aspect),
+        cfg,
+    )
+    write_gallery(items, maps, item_scores, cfg.gradcam.layer, cfg.data.aspect, paths)

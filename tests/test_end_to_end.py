@@ -92,6 +92,11 @@ def test_gallery_and_report_show_the_results(smoke: Smoke) -> None:
     paths, _, _ = smoke
     index = read_csv(paths.gradcam_index)
     assert index and all((paths.gradcam_dir / row["file"]).is_file() for row in index)
+    assert {row["method"] for row in index} == {"gradcam", "gradcam++"}
+    scores = json.loads(paths.gradcam_scores.read_text())
+    for numbers in scores["methods"].values():
+        assert 0.0 <= numbers["deletion_auc_mean"] <= 1.0 and 0.0 <= numbers["random_deletion_auc_mean"] <= 1.0
+        assert numbers["films_with_masks"] == scores["films_scored"] - 48, "every PNEUMONIA demo film has a mask"
     html = paths.report.read_text()
     best = json.loads(paths.best_hyperparameters.read_text())
     assert best["trial_id"] in html

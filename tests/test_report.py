@@ -282,3 +282,12 @@ def test_report_loads_nothing_from_the_network(full_html: str, partial_html: str
         for forbidden in ("<script src", "<link", 'src="http', "src='http", "url(http", "@import"):
             assert forbidden not in html
         assert '<table class="sortable trials">' in html and "addEventListener" in html
+
+
+def test_gradcam_scores_are_read_and_shown(tmp_path: Path) -> None:
+    paths = write_fixture(tmp_path / "results")
+    info = load_report_data(paths.root).gradcam
+    assert info is not None and [s.method for s in info.scores] == ["gradcam", "gradcam++"]
+    assert (info.scores[0].deletion_auc, info.scores[0].random_deletion_auc, info.films_scored) == (0.213, 0.402, 150)
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert 'id="gradcam-scores"' in html and "0.213" in html and "2.46 (median 2.20, 90 films)" in html

@@ -12,6 +12,7 @@ import numpy as np
 
 from study.report.records import (
     BestConfig,
+    CamScores,
     Confusion,
     GradcamGroup,
     GradcamImage,
@@ -176,15 +177,34 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
             patient_id=r.get("patient_id", ""),
             method=r.get("method", ""),
             layer=r.get("layer", ""),
+            border_share=as_float(r.get("border_share")),
         )
         for r in read_csv(paths.gradcam_index)
     ]
     titles = dict(CATEGORY_TITLES)
     categories = list(titles) + sorted({i.category for i in images} - set(titles))
+    scores = read_json(paths.gradcam_scores) if paths.gradcam_scores.exists() else {}
     return GradcamInfo(
         groups=tuple(
             GradcamGroup(c, titles.get(c, c), tuple(i for i in images if i.category == c)) for c in categories
         ),
         total=len(images),
         missing_files=sum(not i.exists for i in images),
+        scores=tuple(
+            CamScores(
+                method=method,
+                deletion_auc=as_float(numbers.get("deletion_auc_mean")),
+                random_deletion_auc=as_float(numbers.get("random_deletion_auc_mean")),
+                border_share=as_float(numbers.get("border_share_mean")),
+                border_flagged=as_int(numbers.get("border_flagged")),
+                mask_ratio=as_float(numbers.get("mask_ratio_mean")),
+                mask_ratio_median=as_float(numbers.get("mask_ratio_median")),
+                films_with_masks=as_int(numbers.get("films_with_masks")),
+            )
+            for method, numbers in scores.get("methods", {}).items()
+        ),
+        layer=str(scores.get("layer", "")),
+        films_scored=as_int(scores.get("films_scored")),
+        border_band=as_float(scores.get("border_band")),
+        border_warning=as_float(scores.get("border_warning")),
     )

@@ -206,6 +206,7 @@ class GradcamImage:
     patient_id: str
     method: str
     layer: str
+    border_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -216,10 +217,29 @@ class GradcamGroup:
 
 
 @dataclass(frozen=True)
+class CamScores:
+    """gradcam/scores.json, one row per method: how far its maps can be trusted."""
+
+    method: str
+    deletion_auc: float | None
+    random_deletion_auc: float | None
+    border_share: float | None
+    border_flagged: int | None
+    mask_ratio: float | None
+    mask_ratio_median: float | None
+    films_with_masks: int | None
+
+
+@dataclass(frozen=True)
 class GradcamInfo:
     groups: tuple[GradcamGroup, ...]
     total: int
     missing_files: int
+    scores: tuple[CamScores, ...] = ()
+    layer: str = ""
+    films_scored: int | None = None
+    border_band: float | None = None
+    border_warning: float | None = None
 
 
 @dataclass(frozen=True)
