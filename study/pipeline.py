@@ -149,6 +149,7 @@ def run_study(request: StudyRequest) -> ResultsPaths:
     data_source = "synthetic demo" if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())
     _check_same_study(paths, request.cfg, data_source, manifest)
+    _check_stage_order(request.stages, manifest["stages_done"])
     manifest.update(
         status="running",
         command=request.command,
@@ -197,6 +198,19 @@ def run_study(request: StudyRequest) -> ResultsPaths:
         manifest.update(status=_final_status(manifest), finished=_now())
         write_json(paths.manifest, manifest)
     return paths
+
+
+def _check_stage_order(requested: tuple[str, ...], done: list[str]) -> None:
+    """Each stage reads what the earlier ones wrote, so they must be done or run now; the report alone
+    works on any partial study. Checked before any work, so a wrong --stages costs nothing."""
+    available = [stage for stage in STAGES if stage not in NOT_AVAILABLE_YET and stage != "report"]
+    for stage in (s for s in available if s in requested):
+        missing = [s for s in available[: available.index(stage)] if s not in done and s not in requested]
+        if missing:
+            raise UserInputError(
+                f"--stages: stage {stage} needs stage {missing[0]} done first in this --results folder; "
+                f"add it, e.g. --stages {','.join([*missing, stage])}"
+            )
 
 
 def _final_status(manifest: dict[str, Any]) -> str:

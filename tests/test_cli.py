@@ -47,6 +47,7 @@ def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
         (("--stages", "search,report,polish"), "polish"),
         (("--stages", "ablation"), "not available yet"),
         (("--weights", "/no/such/weights.h5"), "model.weights"),
+        (("--stages", "search,report"), "stage search needs stage data"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
