@@ -8,6 +8,7 @@ No file I/O here: the data arrive as in-memory arrays, the weights file path com
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -78,10 +79,17 @@ def _backbone(resolution: int, model_cfg: ModelConfig) -> keras.Model:
     return backbone
 
 
-def check_backbone_weights(model_cfg: ModelConfig, resolution: int) -> None:
-    """Fetch (or find) the backbone weights now: inside a trial, keras-tuner would record the failure as a
-    failed trial and go on; here it is one clear message before any work is spent."""
-    _backbone(resolution, model_cfg)
+def check_model_settings(model_cfg: ModelConfig, resolutions: Sequence[int], gradcam_layer: str) -> None:
+    """Fetch (or find) the backbone weights for every resolution, and check the Grad-CAM layer name, now:
+    inside a trial keras-tuner would record a failure as a failed trial and go on, and a wrong layer name
+    found after the night could not be fixed without changing the study's config."""
+    for resolution in resolutions:
+        backbone = _backbone(resolution, model_cfg)
+    names = [layer.name for layer in backbone.layers]
+    if gradcam_layer not in names:
+        raise UserInputError(
+            f"gradcam.layer {gradcam_layer!r}: no such backbone layer; valid names: {', '.join(names)}"
+        )
     keras.backend.clear_session()
 
 

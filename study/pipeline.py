@@ -24,6 +24,7 @@ from study.results import STAGES, ResultsPaths, new_manifest, read_json, read_ma
 
 logger = logging.getLogger(__name__)
 
+SYNTHETIC_SOURCE = "synthetic demo"
 MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
 NOT_AVAILABLE_YET = {"ablation": "ablation reruns arrive with the issue 'Ablation tables a reviewer accepts'"}
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
@@ -88,7 +89,7 @@ def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, m
             f"--results {paths.root}: holds a study with a different config ({paths.config}); "
             "use a new --results folder, or rerun with the same config"
         )
-    if manifest.get("data_source", data_source) != data_source:
+    if "data" in manifest["stages_done"] and manifest.get("data_source", data_source) != data_source:
         raise UserInputError(
             f"--results {paths.root}: holds a study of {manifest['data_source']}, not {data_source}; "
             "use a new --results folder"
@@ -146,7 +147,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageContext], None]] = {
 def run_study(request: StudyRequest) -> ResultsPaths:
     """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
     paths = ResultsPaths(request.results_dir)
-    data_source = "synthetic demo" if request.data_path is None else str(request.data_path.resolve())
+    data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())
     _check_same_study(paths, request.cfg, data_source, manifest)
     _check_stage_order(request.stages, manifest["stages_done"])
@@ -158,13 +159,15 @@ def run_study(request: StudyRequest) -> ResultsPaths:
         started=manifest.get("started") or _now(),
         finished=None,
     )
-    if "search" in request.stages and "search" not in manifest["stages_done"]:
-        from study.hypermodel import check_backbone_weights
+    if any(stage in request.stages and stage not in manifest["stages_done"] for stage in ("search", "gradcam")):
+        from study.hypermodel import check_model_settings
 
-        check_backbone_weights(request.cfg.model, min(request.cfg.space.resolutions))
+        check_model_settings(request.cfg.model, request.cfg.space.resolutions, request.cfg.gradcam.layer)
     write_json(paths.config, request.cfg.to_dict())
     write_json(paths.manifest, manifest)
     ctx = StageContext(request, paths, request.data_path or Path())
+    if request.data_path is None and any(s in request.stages for s in STAGE_FUNCTIONS if s != "report"):
+        ctx = StageContext(request, paths, _demo_data(ctx))  # generated once; regenerated if the cache was wiped
     try:
         for stage in STAGES:
             if stage not in request.stages:
@@ -175,8 +178,6 @@ def run_study(request: StudyRequest) -> ResultsPaths:
             if stage in manifest["stages_done"] and stage != "report":
                 logger.info("stage %s: already done in %s, skipping", stage, paths.root)
                 continue
-            if stage == "data" and request.data_path is None:
-                ctx = StageContext(request, paths, _demo_data(ctx))
             logger.info("stage %s: starting", stage)
             if stage in MODEL_STAGES and not manifest.get("device"):
                 manifest["device"] = _device()  # TensorFlow is imported only by stages that train or predict

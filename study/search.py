@@ -18,6 +18,7 @@ import keras_tuner
 
 from study.config import StudyConfig
 from study.data.split import SplitArrays
+from study.errors import UserInputError
 from study.hypermodel import ChestXrayHyperModel
 from study.results import (
     HISTORY_COLUMNS,
@@ -33,6 +34,12 @@ from study.results import (
 logger = logging.getLogger(__name__)
 
 OBJECTIVE = "val_auc"
+
+
+class SearchFailedError(UserInputError):
+    """No trial completed (every setting failed): exit 2 pointing at trials.csv, not a traceback."""
+
+
 TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 
 
@@ -189,11 +196,15 @@ def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsP
         # Checkpoints are loaded into freshly compiled models (continuations, the best model): Adam's moments
         # restart by keras-tuner's design, and Keras warns about it every time, which tells the user nothing.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
-        tuner.search(verbose=0)
-        export_trials(tuner.oracle, paths, tuner.trial_seconds)
+        try:
+            tuner.search(verbose=0)
+        except RuntimeError as error:  # keras-tuner's "consecutive failed trials" stop
+            logger.error("search stopped: %s; the errors are in %s", error, paths.trials_csv)
+        finally:
+            export_trials(tuner.oracle, paths, tuner.trial_seconds)
         best_trials = tuner.oracle.get_best_trials(1)
         if not best_trials:
-            raise RuntimeError("the search finished without a completed trial; see search/trials.csv for the errors")
+            raise SearchFailedError(f"the search ended without a completed trial; the errors are in {paths.trials_csv}")
         best = best_trials[0]
         model = tuner.load_model(best)
     paths.best_dir.mkdir(parents=True, exist_ok=True)

@@ -106,8 +106,8 @@ def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> N
     patients = {row["path"]: row["patient_id"] for row in load_split_rows(paths, "test")}
     predictions = [row for row in read_csv(paths.predictions_csv) if row["split"] == "test"]
     decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
-    step = max(1, len(predictions) // cfg.gradcam.score_films) if cfg.gradcam.score_films else 1
-    sample = predictions[::step]
+    wanted = min(len(predictions), cfg.gradcam.score_films or len(predictions))
+    sample = [predictions[i] for i in np.linspace(0, len(predictions) - 1, wanted).round().astype(int)]
     films = decoded.take(resolution, [row["path"] for row in sample])
     explain = np.array([float(row["prob"]) >= threshold for row in sample])  # the class the model chose
     masks = _lesion_masks(

@@ -80,6 +80,7 @@ def write_fixture(root: Path, *, partial: bool = False, tag: str = "", config_na
     manifest.update(
         status="running" if partial else "complete",
         config_name=config_name,
+        data_source="synthetic demo" if config_name == "demo" else "/data/chest_xray",
         stages_done=["data"] if partial else list(DONE),
         stage_seconds={"data": 41.5}
         if partial

@@ -46,6 +46,7 @@ def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
         (("--time-budget", "7h30m"), "not available yet"),
         (("--stages", "search,report,polish"), "polish"),
         (("--stages", "ablation"), "not available yet"),
+        (("--stages", "data,ablation,report"), "not available yet"),
         (("--weights", "/no/such/weights.h5"), "model.weights"),
         (("--stages", "search,report"), "stage search needs stage data"),
     ],

@@ -34,7 +34,11 @@ def _write_layout(root: Path, names: dict[tuple[str, str], list[str]]) -> None:
         ("person12_virus_3.jpeg", "train", "train/person12"),
         ("person1_bacteria_1.jpeg", "test", "test/person1"),
         ("IM-0115-0001.jpeg", "train", "train/IM-0115"),
-        ("NORMAL2-IM-0027-0001.jpeg", "val", "val/NORMAL2-IM-0027"),
+        ("NORMAL2-IM-0027-0001.jpeg", "val", "train/NORMAL2-IM-0027"),
+        ("IM-0545-0001-0002.jpeg", "train", "train/IM-0545"),
+        ("NORMAL2-IM-1345-0001-0002.jpeg", "train", "train/NORMAL2-IM-1345"),
+        ("IM-0011-0001-0002.jpeg", "test", "test/IM-0011"),
+        ("person1_virus_8.jpeg", "val", "train/person1"),
         ("scan.jpeg", "train", None),
     ],
 )

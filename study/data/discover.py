@@ -19,7 +19,7 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp")
 EXPECTED_LAYOUT = "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg, or the train/ val/ test/ folders themselves"
 
 _PNEUMONIA_PATTERN = re.compile(r"^(person\d+)_(?:bacteria|virus)_\d+$", re.IGNORECASE)
-_NORMAL_PATTERN = re.compile(r"^((?:NORMAL2-)?IM-\d+)-\d+$", re.IGNORECASE)
+_NORMAL_PATTERN = re.compile(r"^((?:NORMAL2-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,14 @@ class FilmRecord:
 
 
 def patient_id_from_name(file_name: str, source_split: str) -> str | None:
-    """`person12_virus_3.jpeg` -> `train/person12`; None when the name carries no patient."""
+    """`person12_virus_3.jpeg` -> `train/person12`; None when the name carries no patient.
+
+    Kaggle's val/ folder was carved out of the training set, so val and train share one namespace;
+    person numbers restart only in test/, which keeps its own."""
     stem = Path(file_name).stem
     match = _PNEUMONIA_PATTERN.match(stem) or _NORMAL_PATTERN.match(stem)
-    return f"{source_split}/{match.group(1)}" if match else None
+    namespace = "test" if source_split == "test" else "train"
+    return f"{namespace}/{match.group(1)}" if match else None
 
 
 SEARCH_DEPTH = 3

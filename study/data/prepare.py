@@ -124,6 +124,7 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
             "test_leakage_duplicates": leaked,
             "files_without_patient_id": listing.without_patient,
             "val_fraction": cfg.data.val_fraction,
+            "val_share": sum(r.split == "val" for r in records) / max(sum(r.split != "test" for r in records), 1),
             "seed": cfg.data.split_seed,
             "data_root": str(split_root),
         },

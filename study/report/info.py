@@ -50,6 +50,8 @@ from study.results import (
 
 logger = logging.getLogger(__name__)
 
+SYNTHETIC_SOURCE = "synthetic demo"  # what study.pipeline writes as data_source without --data
+
 T = TypeVar("T")
 
 
@@ -77,7 +79,7 @@ def _run_info(manifest: dict[str, Any]) -> RunInfo:
     return RunInfo(
         status=str(manifest.get("status", "unknown")),
         config_name=None if config_name is None else str(config_name),
-        synthetic=config_name == "demo",
+        synthetic=manifest.get("data_source") == SYNTHETIC_SOURCE,
         stages_done=tuple(str(s) for s in manifest.get("stages_done") or ()),
         stage_seconds=tuple((s, float(seconds[s])) for s in ordered),
         command=str(manifest.get("command") or ""),
