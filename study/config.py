@@ -247,13 +247,3 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> StudyConfig:
             raise ConfigError(f"config key {name}: missing section [{name}]")
         sections[name] = _build_section(name, cls, raw[name])
     return StudyConfig(**sections)
-
-
-def config_from_dict(payload: Mapping[str, Any]) -> StudyConfig:
-    """Rebuild a StudyConfig from results/config.json (for later stages and resumes)."""
-    hints = typing.get_type_hints(StudyConfig)
-    sections = {
-        name: payload[name] if name == "name" else _build_section(name, cls, payload[name])
-        for name, cls in hints.items()
-    }
-    return StudyConfig(**sections)

@@ -137,16 +137,11 @@ def overlay(film_path: Path, cam: np.ndarray, aspect: str) -> Image.Image:
     """The original film with the map in a perceptual colour scale on top."""
     film = open_film(film_path).image
     film.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE), Image.Resampling.LANCZOS)
-    heat = square_to_original(_square(cam), film.width, film.height, aspect)
+    heat = square_to_original(upsample(cam[None], OVERLAY_SIDE)[0], film.width, film.height, aspect)
     colours = colormaps["inferno"](np.clip(heat, 0.0, 1.0))[..., :3]
     grey = np.asarray(film, dtype=np.float32)[..., None] / 255.0
     blended = (1.0 - OVERLAY_ALPHA) * grey + OVERLAY_ALPHA * colours
     return Image.fromarray((blended * 255).astype(np.uint8), mode="RGB")
-
-
-def _square(cam: np.ndarray) -> np.ndarray:
-    """Cams live on the feature grid; upsample to a square the size of the overlay before un-fitting."""
-    return np.asarray(Image.fromarray(cam.astype(np.float32), mode="F").resize((OVERLAY_SIDE, OVERLAY_SIDE)))
 
 
 def write_gallery(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import keras
 import keras_tuner
@@ -37,14 +36,8 @@ def class_weights(labels: np.ndarray, rule: str) -> dict[int, float] | None:
 
 
 def resolve_weights(weights: str) -> str | None:
-    """`imagenet` | `none` | a path to a weights file -> the value keras.applications expects."""
-    if weights == "none":
-        return None
-    if weights == "imagenet":
-        return "imagenet"
-    if not Path(weights).is_file():
-        raise UserInputError(f"--weights {weights}: no such file (expected imagenet, none or a path to a .h5 file)")
-    return weights
+    """`imagenet` | `none` | a weights file path (checked by the config) -> what keras.applications expects."""
+    return None if weights == "none" else weights
 
 
 def _augmentation(strength: float, horizontal_flip: bool) -> list[keras.layers.Layer]:

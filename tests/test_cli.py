@@ -20,6 +20,15 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def skip_if_online(host: str) -> None:
+    """The offline messages can only be provoked where the host is out of reach (CI, this machine)."""
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError:
+        return
+    pytest.skip(f"{host} is reachable: the offline message cannot be provoked")
+
+
 def test_missing_data_folder_exits_2_naming_path_and_layout(tmp_path: Path) -> None:
     completed = run_cli("--data", "/no/such/dir", "--results", str(tmp_path / "r"), cwd=tmp_path)
     assert completed.returncode == 2
@@ -59,11 +68,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...
 
 
 def test_imagenet_weights_offline_exit_2_before_any_work(tmp_path: Path) -> None:
-    try:
-        socket.create_connection(("storage.googleapis.com", 443), timeout=3).close()
-        pytest.skip("this machine is online: the offline message cannot be provoked")
-    except OSError:
-        pass
+    skip_if_online("storage.googleapis.com")
     completed = subprocess.run(
         [sys.executable, str(ROOT / "run_study.py"), "--weights", "imagenet", "--results", str(tmp_path / "r"),
          "--cache", str(tmp_path / "c")],
@@ -91,11 +96,7 @@ def test_prepare_only_validates_splits_and_caches_then_stops(tmp_path: Path) -> 
 
 
 def test_kaggle_download_offline_says_how_to_fix(tmp_path: Path) -> None:
-    try:
-        socket.create_connection(("api.kaggle.com", 443), timeout=3).close()
-        pytest.skip("this machine is online: the offline message cannot be provoked")
-    except OSError:
-        pass
+    skip_if_online("api.kaggle.com")
     completed = run_cli(
         "--data",
         "kaggle",

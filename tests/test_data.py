@@ -162,3 +162,21 @@ def test_each_film_is_opened_once_per_study_whatever_the_trials(
     dataset_arrays(paths, [64], "squash", tmp_path / "cache").take(64, test_paths)  # evaluate and Grad-CAM
     assert len(opened) == len(set(opened)) == 96
     assert arrays[64].x_train.shape[1:] == (64, 64, 1) and len(arrays[48].y_val) == len(arrays[64].x_val)
+
+
+def test_a_new_size_is_added_to_the_cache_by_decoding_only_the_good_films(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    paths = []
+    for index in range(4):
+        path = tmp_path / f"f{index}.jpeg"
+        Image.fromarray(rng.integers(0, 255, (100, 140), dtype=np.uint8), mode="L").save(path)
+        paths.append(str(path))
+    (tmp_path / "empty.jpeg").write_bytes(b"")
+    paths.insert(1, str(tmp_path / "empty.jpeg"))
+    first = decoded_arrays(paths, [32], "pad", tmp_path / "cache", "films")
+    grown = decoded_arrays(paths, [32, 40], "pad", tmp_path / "cache", "films")
+    fresh = decoded_arrays(paths, [40], "pad", tmp_path / "fresh", "films")
+    kept = [entry.path for entry in first.entries]
+    assert len(kept) == 4 and grown.failures == first.failures
+    assert np.array_equal(grown.take(40, kept), fresh.take(40, kept))
+    assert np.array_equal(grown.take(32, kept), first.take(32, kept))

@@ -123,13 +123,26 @@ def _load(folder: Path, resolutions: Sequence[int]) -> DecodedArrays | None:
 
 def _decode_sizes(folder: Path, entries: Sequence[FilmEntry], sizes: Sequence[int], aspect: str, rows: int) -> None:
     """Add resolutions to an existing cache (the search space grew): decode the good films again, once."""
-    outputs = {
-        size: open_memmap(folder / f".res{size}.npy.tmp", "w+", np.uint8, (rows, size, size, 1)) for size in sizes
-    }
-    for entry in track(entries, "decoding new sizes"):
-        image = open_film(Path(entry.path), max(sizes)).image
-        for size, output in outputs.items():
-            output[entry.row, ..., 0] = np.asarray(fit_square(image, size, aspect))
+    outputs = _open_outputs(folder, sizes, rows)
+    paths = [entry.path for entry in entries]
+    for (index, _, result), entry in zip(_decode_all(paths, sizes, aspect, "new sizes"), entries, strict=True):
+        if isinstance(result, str):
+            raise FilmRejected(f"{paths[index]}: decoded before, rejected now ({result}); clear the cache folder")
+        _write_row(outputs, sizes, entry.row, result[1])
+    _finish(folder, outputs)
+
+
+def _open_outputs(folder: Path, sizes: Sequence[int], rows: int) -> dict[int, np.ndarray]:
+    """One memory-mapped uint8 array per size, under a temporary name until it is complete."""
+    return {size: open_memmap(folder / f".res{size}.npy.tmp", "w+", np.uint8, (rows, size, size, 1)) for size in sizes}
+
+
+def _write_row(outputs: dict[int, np.ndarray], sizes: Sequence[int], row: int, squares: list[np.ndarray]) -> None:
+    for size, square in zip(sizes, squares, strict=True):
+        outputs[size][row, ..., 0] = square
+
+
+def _finish(folder: Path, outputs: dict[int, np.ndarray]) -> None:
     for size, output in outputs.items():
         output.flush()
         os.replace(folder / f".res{size}.npy.tmp", folder / f"res{size}.npy")
@@ -169,10 +182,7 @@ def decoded_arrays(
         logger.info("%s: %d films read from the decode cache %s", what, len(cached.entries), folder)
         return cached
     folder.mkdir(parents=True, exist_ok=True)
-    outputs = {
-        size: open_memmap(folder / f".res{size}.npy.tmp", "w+", np.uint8, (len(paths), size, size, 1))
-        for size in resolutions
-    }
+    outputs = _open_outputs(folder, resolutions, len(paths))
     entries: list[FilmEntry] = []
     failures: list[tuple[str, str]] = []
     for row, path, result in _decode_all(paths, resolutions, aspect, what):
@@ -181,11 +191,8 @@ def decoded_arrays(
             continue
         film, squares = result
         entries.append(FilmEntry(path, row, film.sha1, film.pixel_sha1, *film.size))
-        for size, square in zip(resolutions, squares, strict=True):
-            outputs[size][row, ..., 0] = square
-    for size, output in outputs.items():
-        output.flush()
-        os.replace(folder / f".res{size}.npy.tmp", folder / f"res{size}.npy")
+        _write_row(outputs, resolutions, row, squares)
+    _finish(folder, outputs)
     index = {"format": CACHE_FORMAT, "aspect": aspect, "entries": [vars(e) for e in entries], "failures": failures}
     atomic_write_text(folder / "index.json", json.dumps(index))
     logger.info("%s: decoded %d films once into %s (%d rejected)", what, len(entries), folder, len(failures))
