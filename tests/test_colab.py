@@ -1,0 +1,58 @@
+"""The Colab notebook is a valid notebook whose commands are ones the real CLI accepts, and resumable."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from run_study import parse_args
+from study.budget import parse_duration
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "colab" / "overnight.ipynb"
+
+
+@pytest.fixture(scope="module")
+def notebook() -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def _study_commands(notebook: nbformat.NotebookNode) -> list[list[str]]:
+    lines = [line for cell in notebook.cells if cell.cell_type == "code" for line in cell.source.splitlines()]
+    return [shlex.split(line)[2:] for line in lines if line.startswith("!python run_study.py")]
+
+
+def test_notebook_is_valid(notebook: nbformat.NotebookNode) -> None:
+    nbformat.validate(notebook)
+    assert notebook.metadata["accelerator"] == "GPU"
+
+
+def test_commands_parse_against_the_real_cli(notebook: nbformat.NotebookNode) -> None:
+    commands = _study_commands(notebook)
+    assert len(commands) >= 3, "prepare, run, resume"
+    for argv in commands:
+        args = parse_args(argv)
+        assert args.data == "kaggle"
+        assert str(args.results).startswith("/content/drive/"), "results survive a disconnect on Drive"
+        assert str(args.cache).startswith("/content/") and "/drive/" not in str(args.cache), "cache on local disk"
+        if args.time_budget is not None:
+            assert parse_duration(args.time_budget, "--time-budget") is not None
+
+
+def test_resume_cell_reruns_the_same_study(notebook: nbformat.NotebookNode) -> None:
+    """Same results and cache folders and the same config: the pipeline continues the study instead of
+    refusing it (only the time budget may differ between the run and the resume)."""
+    runs = [parse_args(argv) for argv in _study_commands(notebook) if "--prepare-only" not in argv]
+    assert len(runs) >= 2
+    first, resume = runs[0], runs[-1]
+    assert (resume.results, resume.cache, resume.config, resume.overrides) == (
+        first.results, first.cache, first.config, first.overrides,
+    )  # fmt: skip
+
+
+def test_report_cell_serves_the_results_folder(notebook: nbformat.NotebookNode) -> None:
+    results = str(parse_args(_study_commands(notebook)[0]).results)
+    report_cells = [cell.source for cell in notebook.cells if "report.html" in cell.source and cell.cell_type == "code"]
+    assert report_cells and results in report_cells[-1]
