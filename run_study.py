@@ -3,7 +3,8 @@
     python run_study.py                  # the built-in synthetic demo on CPU, then results/report.html
     python run_study.py --data PATH      # PATH holds chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}
 
-Exit codes: 0 done, 2 bad input (one line naming the path or key), 1 a bug.
+Exit codes: 0 done, 2 bad input (one line naming the path or key), 3 stopped by the time budget (the best
+model so far is evaluated and the report built), 1 a bug.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
 
+from study.budget import parse_duration
 from study.config import builtin_config_path, load_config
 from study.data.cache import default_cache_dir
 from study.errors import NotAvailableYetError, UserInputError
@@ -24,9 +26,7 @@ from study.results import STAGES, ResultsFormatError, ResultsPaths
 
 logger = logging.getLogger("study")
 
-LATER_FLAGS = {
-    "time_budget": "--time-budget is not available yet (it lands with the issue 'The overnight search')",
-}
+EXIT_STOPPED = 3
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -43,7 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--weights", help="backbone weights: imagenet, none or PATH.h5 (same as --set model.weights=...)"
     )
-    parser.add_argument("--time-budget", dest="time_budget", help="e.g. 7h30m")
+    parser.add_argument("--time-budget", help="wall-clock budget of this run: 7h30m, 90m, none (default: budget.time)")
     parser.add_argument("--prepare-only", action="store_true", help="validate, split and cache the data, then exit")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     return parser.parse_args(argv)
@@ -88,9 +88,8 @@ def _configure_logging(paths: ResultsPaths) -> None:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
-        for flag, message in LATER_FLAGS.items():
-            if getattr(args, flag) is not None:
-                raise NotAvailableYetError(message)
+        if args.time_budget is not None:
+            parse_duration(args.time_budget, "--time-budget")  # named as the user typed it
         stages = _stages(args.stages, args.prepare_only)
         if args.data not in (None, "kaggle"):
             from study.data.discover import find_split_root
@@ -101,7 +100,11 @@ def main(argv: list[str]) -> int:
         cache_dir = args.cache or default_cache_dir()
         data_path = _data_path(args.data, cache_dir)
         config_path = args.config or builtin_config_path("demo" if data_path is None else "overnight")
-        overrides = [*args.overrides, *([f"model.weights={args.weights}"] if args.weights else [])]
+        overrides = [
+            *args.overrides,
+            *([f"model.weights={args.weights}"] if args.weights else []),
+            *([f"budget.time={args.time_budget}"] if args.time_budget is not None else []),
+        ]
         if data_path is None:
             logger.info(
                 "no --data given: running the built-in synthetic demo (%s); see README for a real study", config_path
@@ -117,7 +120,7 @@ def main(argv: list[str]) -> int:
             stages=stages,
             command=shlex.join([sys.executable, "run_study.py", *argv]),
         )
-        run_study(request)
+        manifest = run_study(request)
     except (UserInputError, ResultsFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -125,6 +128,9 @@ def main(argv: list[str]) -> int:
         logger.info("data prepared: see %s and %s", paths.data_summary, paths.split_csv)
     elif "report" in stages:
         logger.info("report: %s", paths.report.resolve())
+    if manifest.get("stopped"):
+        logger.warning("the study %s", manifest["stopped"])
+        return EXIT_STOPPED
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import tomllib
 
+from study.budget import parse_duration
 from study.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 ASPECT_MODES = ("squash", "pad", "crop")
 THRESHOLD_RULES = ("youden", "f1", "fixed")
 CAM_METHODS = ("gradcam", "gradcam++")
+PRECISIONS = ("auto", "mixed_float16", "float32")
+XLA_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class ModelConfig:
     alpha: float
     bn_momentum: float
     horizontal_flip: bool
+    precision: str
+    xla: str
 
     def __post_init__(self) -> None:
         _require(
@@ -67,6 +72,8 @@ class ModelConfig:
         )
         _require(self.alpha in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4), "model.alpha", "one of 0.35, 0.5, 0.75, 1.0, 1.3, 1.4")
         _require(0.0 < self.bn_momentum < 1.0, "model.bn_momentum", "a value between 0 and 1")
+        _require(self.precision in PRECISIONS, "model.precision", f"one of {PRECISIONS}")
+        _require(self.xla in XLA_MODES, "model.xla", f"one of {XLA_MODES}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,21 @@ class SearchConfig:
         _require(self.factor >= 2, "search.factor", "at least 2")
         _require(self.hyperband_iterations >= 1, "search.hyperband_iterations", "at least 1")
         _require(self.batch_size >= 1, "search.batch_size", "at least 1")
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    time: str
+    search_share: float
+
+    def __post_init__(self) -> None:
+        parse_duration(self.time, "budget.time")
+        _require(0.1 <= self.search_share <= 1.0, "budget.search_share", "a share between 0.1 and 1")
+
+    @property
+    def seconds(self) -> float | None:
+        """The whole run's wall-clock budget in seconds; None for no limit."""
+        return parse_duration(self.time, "budget.time")
 
 
 @dataclass(frozen=True)
@@ -143,6 +165,7 @@ class StudyConfig:
     model: ModelConfig
     space: SpaceConfig
     search: SearchConfig
+    budget: BudgetConfig
     evaluate: EvaluateConfig
     gradcam: GradcamConfig
 

@@ -32,6 +32,7 @@ METHODS = ("gradcam", "gradcam++")
 OVERLAY_SIDE = 320
 OVERLAY_ALPHA = 0.45
 EPSILON = 1e-8
+FLOAT16_GRADIENT_SCALE = 1024.0
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,13 @@ class GradCam:
         with tf.GradientTape() as tape:
             activations, final = self.features(rgb, training=False)
             pool, logit_layer = self.head
-            target = logit_layer(pool(final))[:, 0] * sign
-        return activations, tape.gradient(target, activations)
+            target = tf.cast(logit_layer(pool(final))[:, 0], tf.float32) * sign
+            # A mixed_float16 model back-propagates in float16, where small gradients flush to zero: scale
+            # the target up like a loss scale, and undo it in float32.
+            scale = FLOAT16_GRADIENT_SCALE if activations.dtype == tf.float16 else 1.0
+            scaled_target = target * scale
+        gradients = tf.cast(tape.gradient(scaled_target, activations), tf.float32) / scale
+        return tf.cast(activations, tf.float32), gradients
 
     def maps(self, films: np.ndarray, explain_pneumonia: np.ndarray, method: str = "gradcam") -> np.ndarray:
         """N x h x w maps in [0, 1] at the layer's resolution; a constant film gives a finite (zero) map.

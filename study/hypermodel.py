@@ -16,12 +16,14 @@ import numpy as np
 
 from study.config import ModelConfig, SearchConfig, SpaceConfig
 from study.data.split import SplitArrays
+from study.device import gpu_names
 from study.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 
 BACKBONE_NAME = "mobilenetv2"
 LOGIT_LAYER = "logit"
+XLA_SETTINGS: dict[str, bool | str] = {"on": True, "off": False, "auto": "auto"}
 HP_NAMES = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting", "learning_rate")
 
 
@@ -38,6 +40,14 @@ def class_weights(labels: np.ndarray, rule: str) -> dict[int, float] | None:
 def resolve_weights(weights: str) -> str | None:
     """`imagenet` | `none` | a weights file path (checked by the config) -> what keras.applications expects."""
     return None if weights == "none" else weights
+
+
+def resolve_precision(precision: str) -> str:
+    """auto: mixed_float16 where a GPU does the work (about twice the throughput on tensor cores), float32 on
+    CPU, where float16 is emulated and slower. The logit and sigmoid stay float32 either way."""
+    if precision != "auto":
+        return precision
+    return "mixed_float16" if gpu_names() else "float32"
 
 
 def _augmentation(strength: float, horizontal_flip: bool) -> list[keras.layers.Layer]:
@@ -160,6 +170,8 @@ def build_model(
 ) -> keras.Model:
     """uint8 grayscale in, P(PNEUMONIA) out; the layer named `logit` feeds Grad-CAM."""
     pretrained = model_cfg.weights != "none"
+    # Set on every build: keras-tuner's clear_session() between trials resets the global policy.
+    keras.mixed_precision.set_global_policy(resolve_precision(model_cfg.precision))
     inputs = keras.Input((resolution, resolution, 1), dtype="uint8", name="film")
     x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
     for layer in _augmentation(augmentation, model_cfg.horizontal_flip):
@@ -182,5 +194,6 @@ def build_model(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="binary_crossentropy",
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        jit_compile=XLA_SETTINGS[model_cfg.xla],
     )
     return model

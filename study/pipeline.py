@@ -12,12 +12,13 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from study.budget import Deadline
 from study.config import StudyConfig
 from study.errors import UserInputError
 from study.results import STAGES, ResultsPaths, new_manifest, read_json, read_manifest, write_json
@@ -47,6 +48,7 @@ class StageContext:
     request: StudyRequest
     paths: ResultsPaths
     data_path: Path
+    search_deadline: Deadline
 
 
 def _now() -> str:
@@ -73,18 +75,9 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _device() -> str:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return ", ".join(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus)
-    return f"CPU ({platform.processor() or platform.machine()})"
-
-
 def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, manifest: dict[str, Any]) -> None:
     """A started results folder continues only the same study: same config, same data."""
-    if paths.config.exists() and read_json(paths.config) != json.loads(json.dumps(cfg.to_dict())):
+    if paths.config.exists() and _study_defining(read_json(paths.config)) != _study_defining(cfg.to_dict()):
         raise UserInputError(
             f"--results {paths.root}: holds a study with a different config ({paths.config}); "
             "use a new --results folder, or rerun with the same config"
@@ -96,46 +89,56 @@ def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, m
         )
 
 
+def _study_defining(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without the time budget: a resumed run may have more or less of the night left."""
+    return {section: values for section, values in json.loads(json.dumps(config)).items() if section != "budget"}
+
+
 def _demo_data(ctx: StageContext) -> Path:
     from study.data.demo import demo_dataset
 
     return demo_dataset(ctx.request.cfg.demo, ctx.request.cache_dir)
 
 
-def _stage_data(ctx: StageContext) -> None:
+def _stage_data(ctx: StageContext) -> str | None:
     from study.data.prepare import prepare_data
 
     prepare_data(ctx.data_path, ctx.request.cfg, ctx.request.cache_dir, ctx.paths)
+    return None
 
 
-def _stage_search(ctx: StageContext) -> None:
+def _stage_search(ctx: StageContext) -> str | None:
     from study.data.prepare import load_training_arrays
     from study.search import run_search
 
     cfg = ctx.request.cfg
     arrays = load_training_arrays(ctx.paths, cfg.space.resolutions, cfg.data.aspect, ctx.request.cache_dir)
-    run_search(cfg, arrays, ctx.paths)
+    return run_search(cfg, arrays, ctx.paths, ctx.search_deadline).stopped
 
 
-def _stage_evaluate(ctx: StageContext) -> None:
+def _stage_evaluate(ctx: StageContext) -> str | None:
     from study.stages import evaluate_best_model
 
     evaluate_best_model(ctx.request.cfg, ctx.paths, ctx.request.cache_dir)
+    return None
 
 
-def _stage_gradcam(ctx: StageContext) -> None:
+def _stage_gradcam(ctx: StageContext) -> str | None:
     from study.stages import gradcam_gallery
 
     gradcam_gallery(ctx.request.cfg, ctx.paths, ctx.request.cache_dir)
+    return None
 
 
-def _stage_report(ctx: StageContext) -> None:
+def _stage_report(ctx: StageContext) -> str | None:
     from study.report import write_report
 
     write_report(ctx.paths.root)
+    return None
 
 
-STAGE_FUNCTIONS: dict[str, Callable[[StageContext], None]] = {
+# Each stage returns None, or why the study stops short of its plan (e.g. the time budget) though it goes on.
+STAGE_FUNCTIONS: dict[str, Callable[[StageContext], str | None]] = {
     "data": _stage_data,
     "search": _stage_search,
     "evaluate": _stage_evaluate,
@@ -144,8 +147,9 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageContext], None]] = {
 }
 
 
-def run_study(request: StudyRequest) -> ResultsPaths:
+def run_study(request: StudyRequest) -> dict[str, Any]:
     """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
+    run_started = time.monotonic()  # the time budget counts from here, data stage included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())
@@ -165,9 +169,11 @@ def run_study(request: StudyRequest) -> ResultsPaths:
         check_model_settings(request.cfg.model, request.cfg.space.resolutions, request.cfg.gradcam.layer)
     write_json(paths.config, request.cfg.to_dict())
     write_json(paths.manifest, manifest)
-    ctx = StageContext(request, paths, request.data_path or Path())
+    budget = request.cfg.budget.seconds
+    deadline = Deadline.after(None if budget is None else budget * request.cfg.budget.search_share, run_started)
+    ctx = StageContext(request, paths, request.data_path or Path(), deadline)
     if request.data_path is None and any(s in request.stages for s in STAGE_FUNCTIONS if s != "report"):
-        ctx = StageContext(request, paths, _demo_data(ctx))  # generated once; regenerated if the cache was wiped
+        ctx = replace(ctx, data_path=_demo_data(ctx))  # generated once; regenerated if the cache was wiped
     try:
         for stage in STAGES:
             if stage not in request.stages:
@@ -180,17 +186,25 @@ def run_study(request: StudyRequest) -> ResultsPaths:
                 continue
             logger.info("stage %s: starting", stage)
             if stage in MODEL_STAGES and not manifest.get("device"):
-                manifest["device"] = _device()  # TensorFlow is imported only by stages that train or predict
+                from study.device import describe_device  # Keras is imported only by stages that train or predict
+
+                manifest["device"] = describe_device()
             if stage == "report":  # the page shows the study's final status, so settle it first
                 manifest.update(status=_final_status(manifest), finished=_now())
                 write_json(paths.manifest, manifest)
             started = time.monotonic()
-            STAGE_FUNCTIONS[stage](ctx)
+            stopped = STAGE_FUNCTIONS[stage](ctx)
+            if stopped:
+                manifest["stopped"] = stopped
             manifest["stage_seconds"][stage] = round(time.monotonic() - started, 1)
             if stage not in manifest["stages_done"]:
                 manifest["stages_done"].append(stage)
             write_json(paths.manifest, manifest)
             logger.info("stage %s: done in %.1f s", stage, manifest["stage_seconds"][stage])
+    except KeyboardInterrupt:
+        manifest.update(status="interrupted", finished=_now())
+        write_json(paths.manifest, manifest)
+        raise
     except BaseException:
         manifest.update(status="failed", finished=_now())
         write_json(paths.manifest, manifest)
@@ -198,7 +212,7 @@ def run_study(request: StudyRequest) -> ResultsPaths:
     if "report" not in request.stages:
         manifest.update(status=_final_status(manifest), finished=_now())
         write_json(paths.manifest, manifest)
-    return paths
+    return manifest
 
 
 def _check_stage_order(requested: tuple[str, ...], done: list[str]) -> None:
@@ -215,7 +229,10 @@ def _check_stage_order(requested: tuple[str, ...], done: list[str]) -> None:
 
 
 def _final_status(manifest: dict[str, Any]) -> str:
-    """complete once every available stage before the report is done; partial when a run (e.g. --prepare-only)
-    ended on purpose with stages still to do, so no reader mistakes it for a study still running."""
+    """complete once every available stage before the report is done; stopped when a stage ended short of the
+    plan (the time budget); partial when a run (e.g. --prepare-only) ended on purpose with stages still to do,
+    so no reader mistakes it for a study still running."""
+    if manifest.get("stopped"):
+        return "stopped"
     needed = [stage for stage in STAGES if stage not in NOT_AVAILABLE_YET and stage != "report"]
     return "complete" if all(stage in manifest["stages_done"] for stage in needed) else "partial"

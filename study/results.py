@@ -32,6 +32,7 @@ TRIAL_BASE_COLUMNS: tuple[str, ...] = (
     "initial_epoch",
     "best_epoch",
     "seconds",
+    "rss_mb",
     "error",
 )
 TRIAL_METRIC_COLUMNS: tuple[str, ...] = ("val_auc", "val_loss", "val_accuracy", "auc", "loss")
@@ -94,6 +95,14 @@ class ResultsPaths:
     @property
     def plan(self) -> Path:
         return self.search_dir / "plan.json"
+
+    @property
+    def calibration(self) -> Path:
+        return self.search_dir / "calibration.json"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.root / "tensorboard"
 
     @property
     def trials_csv(self) -> Path:

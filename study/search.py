@@ -11,13 +11,20 @@ import logging
 import math
 import time
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
 import keras_tuner
+import psutil
 
+from study.budget import Calibration, Deadline, TrialClock, format_duration
+from study.calibration import calibrate
 from study.config import StudyConfig
 from study.data.split import SplitArrays
+from study.device import gpu_names
+from study.durable_oracle import ENDED_STATUSES, DurableHyperbandOracle, trial_seed
 from study.errors import UserInputError
 from study.hypermodel import ChestXrayHyperModel
 from study.results import (
@@ -26,6 +33,7 @@ from study.results import (
     TRIAL_METRIC_COLUMNS,
     ResultsPaths,
     read_csv,
+    read_json,
     trial_columns,
     write_csv,
     write_json,
@@ -77,29 +85,90 @@ def hyperband_plan(max_epochs: int, factor: int, iterations: int) -> dict[str, A
     }
 
 
-class StudyHyperband(keras_tuner.Hyperband):
-    """Hyperband that reports progress per trial and exports trials.csv and histories as each trial ends."""
+class BudgetSpent(Exception):
+    """The next trial would not finish inside the time budget: the search ends here, on purpose."""
 
-    def __init__(self, paths: ResultsPaths, planned_trials: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+
+class StudyHyperband(keras_tuner.Hyperband):
+    """Hyperband that is safe to kill, keeps to a time budget, reports progress per trial and exports trials.csv
+    and histories as each trial ends."""
+
+    def __init__(
+        self, paths: ResultsPaths, plan: dict[str, Any], cfg: StudyConfig, clock: TrialClock, deadline: Deadline,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        oracle = DurableHyperbandOracle(
+            objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+            max_epochs=cfg.search.max_epochs,
+            factor=cfg.search.factor,
+            hyperband_iterations=cfg.search.hyperband_iterations,
+            seed=cfg.search.seed,
+            max_consecutive_failed_trials=cfg.search.max_consecutive_failed_trials,
+        )
+        # keras_tuner.Hyperband.__init__ would build its own (non-durable) oracle; its trial logic is kept.
+        keras_tuner.Tuner.__init__(self, oracle=oracle, **kwargs)
+        self.search_seed = cfg.search.seed
+        self.resolutions = cfg.space.resolutions
         self.paths = paths
-        self.planned_trials = planned_trials
+        self.plan = plan
+        self.clock = clock
+        self.deadline = deadline
         self._search_started = time.monotonic()
         self._trial_started: dict[str, float] = {}
-        self.trial_seconds = {row["trial_id"]: row["seconds"] for row in _existing_rows(paths)}
+        self.trial_seconds: dict[str, str] = {}
+        self.trial_memory: dict[str, str] = {}
+        for row in _existing_rows(paths):
+            self.trial_seconds[row["trial_id"]] = row["seconds"]
+            self.trial_memory[row["trial_id"]] = row.get("rss_mb", "")
+            if row["status"] == "COMPLETED" and row["seconds"]:
+                epochs = int(row["epochs"]) - int(row["initial_epoch"] or 0)
+                clock.record(int(row[HP_PREFIX + "resolution"]), epochs, float(row["seconds"]))
         self._epoch_started = 0.0
 
+    def save(self) -> None:
+        """keras-tuner writes its tuner file in place; a kill mid-write would make the study unloadable."""
+        if not self._is_worker():
+            self.oracle.save()
+        write_json(Path(self._get_tuner_fname()), self.get_state())
+
+    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """Seed each trial from its own hyperparameters (after keras-tuner's clear_session, which drops the
+        global seed): a trial rerun after a kill, or in another process, trains exactly as it would have."""
+        keras.utils.set_random_seed(trial_seed(self.search_seed, hp.values))
+        return super()._build_hypermodel(hp)
+
+    def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), FailOnNaN()]
+        return super().run_trial(trial, *args, **kwargs)
+
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        values = trial.hyperparameters.values
+        epochs = values.get("tuner/epochs", 1) - values.get("tuner/initial_epoch", 0)
+        resolution = int(values["resolution"])
+        needed, left = self.clock.estimate(resolution, epochs), self.deadline.left()
+        ended = [t for t in self.oracle.trials.values() if t.status in ENDED_STATUSES and t.trial_id != trial.trial_id]
+        if needed > left:
+            trial.status = "STOPPED"
+            trial.message = f"not started: needs about {format_duration(needed)}, {format_duration(left)} left"
+            self.oracle.end_trial(trial)
+            raise BudgetSpent(
+                f"stopped by the time budget after {len(ended)} of {self.plan['total_trials']} planned trials "
+                f"(the next needs about {format_duration(needed)}, {format_duration(left)} was left)"
+            )
         super().on_trial_begin(trial)
         self._trial_started[trial.trial_id] = time.monotonic()
-        values = trial.hyperparameters.values
+        epochs_done = sum(_trial_epochs(t) for t in ended)
+        eta = self.clock.remaining(
+            self.plan["total_trials"] - len(ended), self.plan["total_epochs"] - epochs_done, self.resolutions
+        )
         best = self.oracle.get_best_trials(1)
         best_text = f"{best[0].score:.3f}" if best and best[0].score is not None else "-"
         logger.info(
-            "trial %d/%d (bracket %s, round %s) %d epochs @ %s px | best val AUC %s | elapsed %s",
-            len(self.oracle.trials), self.planned_trials, values.get("tuner/bracket"), values.get("tuner/round"),
-            values.get("tuner/epochs", 0) - values.get("tuner/initial_epoch", 0), values.get("resolution"),
-            best_text, _duration(time.monotonic() - self._search_started),
+            "trial %d/%d [%s] (bracket %s, round %s) %d epochs @ %d px | best val AUC %s | elapsed %s | ETA %s",
+            len(ended) + 1, self.plan["total_trials"], trial.trial_id, values.get("tuner/bracket"),
+            values.get("tuner/round"),
+            epochs, resolution, best_text, format_duration(time.monotonic() - self._search_started),
+            format_duration(eta),
         )  # fmt: skip
 
     def on_epoch_begin(
@@ -123,13 +192,37 @@ class StudyHyperband(keras_tuner.Hyperband):
         super().on_trial_end(trial)
         started = self._trial_started.pop(trial.trial_id, None)
         if started is not None:
-            self.trial_seconds[trial.trial_id] = f"{time.monotonic() - started:.1f}"
-        export_trials(self.oracle, self.paths, self.trial_seconds)
+            seconds = time.monotonic() - started
+            self.trial_seconds[trial.trial_id] = f"{seconds:.1f}"
+            self.trial_memory[trial.trial_id] = f"{psutil.Process().memory_info().rss / 2**20:.0f}"
+            if trial.status == "COMPLETED":
+                self.clock.record(int(trial.hyperparameters.get("resolution")), _trial_epochs(trial), seconds)
+            ended = self.oracle.trials[trial.trial_id]
+            outcome = f"val AUC {ended.score:.4f}" if ended.status == "COMPLETED" else _last_line(trial.message)
+            logger.info("trial [%s] %s in %s: %s", trial.trial_id, ended.status, format_duration(seconds), outcome)
+        export_trials(self.oracle, self.paths, self.trial_seconds, self.trial_memory)
 
 
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{int(seconds % 60):02d}s"
+class FailOnNaN(keras.callbacks.Callback):
+    """A NaN loss fails the trial with a message saying so (keras's TerminateOnNaN would end it quietly and
+    leave a score computed from NaN weights); the search goes on with the next trial."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise keras_tuner.errors.FailedTrialError(f"loss became {float(loss)} at batch {batch + 1}")
+
+
+def _last_line(message: str | None) -> str:
+    """keras-tuner keeps the whole traceback; its last line is the error a person needs."""
+    lines = (message or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def _trial_epochs(trial: keras_tuner.engine.trial.Trial) -> int:
+    """Epochs a trial trains itself (a continuation starts from its parent's last epoch)."""
+    values = trial.hyperparameters.values
+    return int(values.get("tuner/epochs", 0)) - int(values.get("tuner/initial_epoch", 0))
 
 
 def _existing_rows(paths: ResultsPaths) -> list[dict[str, str]]:
@@ -154,7 +247,7 @@ def trial_row(trial: keras_tuner.engine.trial.Trial, paths: ResultsPaths) -> dic
         "parent": values.get("tuner/trial_id"),
         "epochs": values.get("tuner/epochs"),
         "initial_epoch": values.get("tuner/initial_epoch"),
-        "error": (trial.message or "").strip().splitlines()[-1] if trial.message else None,
+        "error": _last_line(trial.message) or None,
     }
     row.update({HP_PREFIX + name: value for name, value in values.items() if name not in TUNER_KEYS})
     best = _best_epoch(paths, trial.trial_id) if trial.status == "COMPLETED" else None
@@ -164,47 +257,97 @@ def trial_row(trial: keras_tuner.engine.trial.Trial, paths: ResultsPaths) -> dic
     return row
 
 
-def export_trials(oracle: keras_tuner.Oracle, paths: ResultsPaths, seconds: dict[str, str]) -> None:
+def export_trials(
+    oracle: keras_tuner.Oracle, paths: ResultsPaths, seconds: dict[str, str], memory: dict[str, str]
+) -> None:
     """Rewrite trials.csv (atomically) from the oracle's trials and the per-epoch histories on disk."""
     trials = sorted(oracle.trials.values(), key=lambda trial: trial.trial_id)
-    rows = [{**trial_row(trial, paths), "seconds": seconds.get(trial.trial_id)} for trial in trials]
+    rows = [
+        {**trial_row(trial, paths), "seconds": seconds.get(trial.trial_id), "rss_mb": memory.get(trial.trial_id)}
+        for trial in trials
+    ]
     hp_names = {key[len(HP_PREFIX) :] for row in rows for key in row if key.startswith(HP_PREFIX)}
     write_csv(paths.trials_csv, trial_columns(hp_names), rows)
 
 
-def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths) -> None:
+def tensorboard_callbacks(paths: ResultsPaths) -> list[keras.callbacks.Callback]:
+    """TensorBoard logs per trial under results/tensorboard; keras-tuner adds the HParams dashboard to this
+    callback by itself (TensorFlow backend only: the JAX backend has no summary writer here)."""
+    if keras.backend.backend() != "tensorflow":
+        return []
+    return [keras.callbacks.TensorBoard(str(paths.tensorboard_dir), write_graph=False, profile_batch=0)]
+
+
+def _several_gpus_strategy() -> Any:
+    """MirroredStrategy over every visible GPU when there are several (TensorFlow backend); else None."""
+    if keras.backend.backend() != "tensorflow" or len(gpu_names()) < 2:
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """How the search ended: None when every planned trial ran, else why it stopped short."""
+
+    stopped: str | None
+
+
+def trial_clock(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths) -> TrialClock:
+    """Calibrate once per study (a resumed study reuses the figures in search/calibration.json)."""
+    if paths.calibration.exists():
+        return TrialClock(Calibration.from_dict(read_json(paths.calibration)))
+    calibration = calibrate(cfg, arrays)
+    write_json(paths.calibration, calibration.to_dict())
+    return TrialClock(calibration)
+
+
+def run_search(
+    cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths, deadline: Deadline
+) -> SearchOutcome:
     """Run (or resume) the Hyperband search; save the best model, selected on validation AUC only."""
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
     write_json(paths.plan, plan)
-    logger.info("Hyperband plan: %d trials, %d epochs (search/plan.json)", plan["total_trials"], plan["total_epochs"])
-    keras.utils.set_random_seed(cfg.search.seed)
+    clock = trial_clock(cfg, arrays, paths)
+    estimate = clock.remaining(plan["total_trials"], plan["total_epochs"], cfg.space.resolutions)
+    logger.info(
+        "Hyperband plan: %d trials, %d epochs, about %s on this machine (search/plan.json)%s",
+        plan["total_trials"], plan["total_epochs"], format_duration(estimate),
+        "" if deadline.ends_at is None else f"; {format_duration(deadline.left())} of the time budget left for it",
+    )  # fmt: skip
     tuner = StudyHyperband(
         paths=paths,
-        planned_trials=plan["total_trials"],
+        plan=plan,
+        cfg=cfg,
+        clock=clock,
+        deadline=deadline,
         hypermodel=ChestXrayHyperModel(cfg.space, cfg.model, cfg.search, arrays),
-        objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
-        max_epochs=cfg.search.max_epochs,
-        factor=cfg.search.factor,
-        hyperband_iterations=cfg.search.hyperband_iterations,
-        seed=cfg.search.seed,
-        max_consecutive_failed_trials=cfg.search.max_consecutive_failed_trials,
         directory=str(paths.search_dir),
         project_name=paths.tuner_dir.name,
         overwrite=False,
+        distribution_strategy=_several_gpus_strategy(),
     )
+    stopped = None
     with warnings.catch_warnings():
         # Checkpoints are loaded into freshly compiled models (continuations, the best model): Adam's moments
         # restart by keras-tuner's design, and Keras warns about it every time, which tells the user nothing.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
         try:
-            tuner.search(verbose=0)
+            tuner.search(verbose=0, callbacks=tensorboard_callbacks(paths))
+        except BudgetSpent as spent:
+            stopped = str(spent)
+            logger.warning("search %s", stopped)
         except RuntimeError as error:  # keras-tuner's "consecutive failed trials" stop
             logger.error("search stopped: %s; the errors are in %s", error, paths.trials_csv)
         finally:
-            export_trials(tuner.oracle, paths, tuner.trial_seconds)
+            export_trials(tuner.oracle, paths, tuner.trial_seconds, tuner.trial_memory)
         best_trials = tuner.oracle.get_best_trials(1)
         if not best_trials:
-            raise SearchFailedError(f"the search ended without a completed trial; the errors are in {paths.trials_csv}")
+            raise SearchFailedError(
+                f"the search ended without a completed trial ({stopped or 'every trial failed'}); "
+                f"see {paths.trials_csv}"
+            )
         best = best_trials[0]
         model = tuner.load_model(best)
     paths.best_dir.mkdir(parents=True, exist_ok=True)
@@ -214,3 +357,4 @@ def run_search(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsP
     values = {name: value for name, value in best.hyperparameters.values.items() if name not in TUNER_KEYS}
     write_json(paths.best_hyperparameters, {"trial_id": best.trial_id, "values": values, "val_auc": best.score})
     logger.info("best trial %s: val AUC %.4f with %s", best.trial_id, best.score, values)
+    return SearchOutcome(stopped)

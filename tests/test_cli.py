@@ -52,7 +52,8 @@ def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
     [
         (("--set", "search.max_epoch=3"), "search.max_epoch"),
         (("--set", "search.max_epochs=three"), "search.max_epochs"),
-        (("--time-budget", "7h30m"), "not available yet"),
+        (("--time-budget", "7 hours"), "--time-budget"),
+        (("--set", "budget.search_share=2"), "budget.search_share"),
         (("--stages", "search,report,polish"), "polish"),
         (("--stages", "ablation"), "not available yet"),
         (("--stages", "data,ablation,report"), "not available yet"),

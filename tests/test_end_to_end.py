@@ -9,29 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from study.results import HP_PREFIX, ResultsPaths, read_csv
+from study.results import HP_PREFIX, read_csv
+from tests.conftest import SmokeRun
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 
-Smoke = tuple[ResultsPaths, list[str], subprocess.CompletedProcess[str]]
 
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Smoke:
-    work = tmp_path_factory.mktemp("smoke")
-    command = [
-        sys.executable, str(ROOT / "run_study.py"), "--config", str(ROOT / "configs" / "smoke.toml"),
-        "--results", str(work / "results"), "--cache", str(work / "cache"),
-    ]  # fmt: skip
-    completed = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=900)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return ResultsPaths(work / "results"), command, completed
-
-
-def test_the_study_completes_with_every_stage_written(smoke: Smoke) -> None:
-    paths, _, completed = smoke
+def test_the_study_completes_with_every_stage_written(smoke: SmokeRun) -> None:
+    paths, completed = smoke.paths, smoke.completed
     manifest = json.loads(paths.manifest.read_text())
     assert manifest["status"] == "complete"
     assert manifest["stages_done"] == ["data", "search", "evaluate", "gradcam", "report"]
@@ -52,8 +39,8 @@ def test_the_study_completes_with_every_stage_written(smoke: Smoke) -> None:
         assert path.is_file(), path  # fmt: skip
 
 
-def test_trials_match_the_plan_and_carry_no_tuner_keys(smoke: Smoke) -> None:
-    paths, _, _ = smoke
+def test_trials_match_the_plan_and_carry_no_tuner_keys(smoke: SmokeRun) -> None:
+    paths = smoke.paths
     plan = json.loads(paths.plan.read_text())
     trials = read_csv(paths.trials_csv)
     assert len(trials) == plan["total_trials"]
@@ -66,8 +53,8 @@ def test_trials_match_the_plan_and_carry_no_tuner_keys(smoke: Smoke) -> None:
         assert len(history) == int(trial["epochs"]) - int(trial["initial_epoch"])
 
 
-def test_test_folder_is_kept_out_of_selection(smoke: Smoke) -> None:
-    paths, _, _ = smoke
+def test_test_folder_is_kept_out_of_selection(smoke: SmokeRun) -> None:
+    paths = smoke.paths
     split = read_csv(paths.split_csv)
     assert all(row["source_split"] == "test" for row in split if row["split"] == "test")
     patients = {
@@ -81,15 +68,15 @@ def test_test_folder_is_kept_out_of_selection(smoke: Smoke) -> None:
     }
 
 
-def test_the_best_model_separates_the_classes(smoke: Smoke) -> None:
+def test_the_best_model_separates_the_classes(smoke: SmokeRun) -> None:
     """Even two epochs on the smoke set must beat chance with the CI's lower bound, on films never selected on."""
-    paths, _, _ = smoke
+    paths = smoke.paths
     auc = json.loads(paths.test_metrics.read_text())["metrics"]["auc"]
     assert auc["ci_low"] > 0.5, auc
 
 
-def test_gallery_and_report_show_the_results(smoke: Smoke) -> None:
-    paths, _, _ = smoke
+def test_gallery_and_report_show_the_results(smoke: SmokeRun) -> None:
+    paths = smoke.paths
     index = read_csv(paths.gradcam_index)
     assert index and all((paths.gradcam_dir / row["file"]).is_file() for row in index)
     assert {row["method"] for row in index} == {"gradcam", "gradcam++"}
@@ -103,8 +90,8 @@ def test_gallery_and_report_show_the_results(smoke: Smoke) -> None:
     assert index[0]["file"] in html
 
 
-def test_rerun_skips_finished_stages(smoke: Smoke) -> None:
-    paths, command, _ = smoke
+def test_rerun_skips_finished_stages(smoke: SmokeRun) -> None:
+    paths, command = smoke.paths, smoke.command
     trials_before = paths.trials_csv.read_text()
     again = subprocess.run(command, cwd=paths.root.parent, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
@@ -113,8 +100,8 @@ def test_rerun_skips_finished_stages(smoke: Smoke) -> None:
     assert paths.trials_csv.read_text() == trials_before
 
 
-def test_report_builds_without_tensorflow(smoke: Smoke) -> None:
-    paths, _, _ = smoke
+def test_report_builds_without_tensorflow(smoke: SmokeRun) -> None:
+    paths = smoke.paths
     blocker = (
         "import sys, runpy\n"
         "class Block:\n"

@@ -14,7 +14,9 @@ from study.hypermodel import build_model
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    cfg = ModelConfig(weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=False)
+    cfg = ModelConfig(
+        weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=False, precision="float32", xla="off"
+    )
     return build_model(
         resolution=64, augmentation=0.3, dropout=0.1, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg
     )
@@ -68,3 +70,20 @@ def test_gallery_picks_the_most_confident_of_each_category() -> None:
     items = choose_gallery(rows, {"a": "train/p1"}, threshold=0.5, per_category=1)
     assert [(item.category, item.path) for item in items] == [("TP", "a"), ("FP", "d"), ("FN", "c"), ("TN", "e")]
     assert items[0].patient_id == "train/p1"
+
+
+def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray) -> None:
+    """What a GPU run gets by default (precision auto): float16 inside, float32 probabilities and maps."""
+    cfg = ModelConfig(
+        weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=False, precision="mixed_float16", xla="off"
+    )
+    try:
+        mixed = build_model(64, augmentation=0.0, dropout=0.0, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg)
+        assert mixed.get_layer("gray_to_rgb").compute_dtype == "float16"
+        assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
+        probabilities = mixed.predict(films, verbose=0)
+        assert probabilities.dtype == np.float32 and np.isfinite(probabilities).all()
+        maps = GradCam(mixed, "out_relu").maps(films, np.ones(5, bool), "gradcam++")
+        assert maps.dtype == np.float32 and np.isfinite(maps).all()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

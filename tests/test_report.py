@@ -141,7 +141,7 @@ def test_gradcam_grouped_by_category(full_data: ReportData) -> None:
     ],
 )
 def test_missing_sentence_says_why(status: str, done: tuple[str, ...], expected: str) -> None:
-    run = RunInfo(status, None, False, done, (), "", (), "", None, None, None)
+    run = RunInfo(status, None, None, False, done, (), "", (), "", None, None, None)
     root = Path("/r")
     assert missing_sentence("test metrics", "evaluate", root / "best/test_metrics.json", root, run).startswith(expected)
 

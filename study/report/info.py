@@ -78,6 +78,7 @@ def _run_info(manifest: dict[str, Any]) -> RunInfo:
     ordered = [s for s in STAGES if s in seconds] + sorted(s for s in seconds if s not in STAGES)
     return RunInfo(
         status=str(manifest.get("status", "unknown")),
+        stopped=None if not manifest.get("stopped") else str(manifest["stopped"]),
         config_name=None if config_name is None else str(config_name),
         synthetic=manifest.get("data_source") == SYNTHETIC_SOURCE,
         stages_done=tuple(str(s) for s in manifest.get("stages_done") or ()),

@@ -20,6 +20,7 @@ class RunInfo:
     """What manifest.json says about the run that wrote the folder."""
 
     status: str
+    stopped: str | None
     config_name: str | None
     synthetic: bool
     stages_done: tuple[str, ...]

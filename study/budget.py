@@ -1,0 +1,106 @@
+"""The night as a budget: durations in and out, trial-time estimates, and whether the next trial still fits.
+
+The estimates start from a short calibration on the user's own machine (one build, a few training steps at
+the costliest setting) and are corrected by how long finished trials really took, so the search can refuse
+to start a trial that would run past the budget instead of being cut off in the middle of it.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from study.errors import ConfigError
+
+DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+NO_LIMIT = ("none", "off", "")
+
+
+def parse_duration(text: str, key: str) -> float | None:
+    """'7h30m', '90m', '45s', '1h5m30s' -> seconds; 'none' -> no limit. A wrong form names the key."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if cleaned in NO_LIMIT:
+        return None
+    match = DURATION.fullmatch(cleaned)
+    if not match or not any(match.groups()):
+        raise ConfigError(f"{key} = {text!r}: expected a duration like 7h30m, 90m or 45s, or none for no limit")
+    hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ConfigError(f"{key} = {text!r}: expected a duration above zero, or none for no limit")
+    return float(total)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> '2h05m', '7m03s' or '42s': what a person reads in a progress line."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{int(seconds % 60):02d}s"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What one trial costs on this machine: a fixed part (build, compile, tracing) and one epoch per size."""
+
+    build_seconds: float
+    epoch_seconds: dict[int, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "build_seconds": self.build_seconds,
+            "epoch_seconds": {str(k): v for k, v in self.epoch_seconds.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> Calibration:
+        epochs = {int(size): float(seconds) for size, seconds in payload["epoch_seconds"].items()}
+        return cls(float(payload["build_seconds"]), epochs)
+
+
+@dataclass
+class TrialClock:
+    """Trial-time estimates: the calibration, times the median ratio of real to estimated time of finished
+    trials (per resolution once that size has run, overall before)."""
+
+    calibration: Calibration
+    ratios: dict[int, list[float]] = field(default_factory=dict)
+
+    def raw_estimate(self, resolution: int, epochs: int) -> float:
+        return self.calibration.build_seconds + epochs * self.calibration.epoch_seconds[resolution]
+
+    def correction(self, resolution: int | None = None) -> float:
+        if resolution is not None and self.ratios.get(resolution):
+            return statistics.median(self.ratios[resolution])
+        everything = [ratio for ratios in self.ratios.values() for ratio in ratios]
+        return statistics.median(everything) if everything else 1.0
+
+    def estimate(self, resolution: int, epochs: int) -> float:
+        return self.raw_estimate(resolution, epochs) * self.correction(resolution)
+
+    def record(self, resolution: int, epochs: int, seconds: float) -> None:
+        self.ratios.setdefault(resolution, []).append(seconds / self.raw_estimate(resolution, epochs))
+
+    def remaining(self, trials: int, epochs: int, resolutions: Sequence[int]) -> float:
+        """Time for `trials` trials of `epochs` epochs in total, resolutions drawn evenly from the space."""
+        per_epoch = statistics.mean(self.calibration.epoch_seconds[r] * self.correction(r) for r in resolutions)
+        return trials * self.calibration.build_seconds * self.correction() + epochs * per_epoch
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a stage must be done by, on this process's clock; None means no limit."""
+
+    ends_at: float | None
+
+    @classmethod
+    def after(cls, seconds: float | None, started: float) -> Deadline:
+        return cls(None if seconds is None else started + seconds)
+
+    def left(self) -> float:
+        return float("inf") if self.ends_at is None else self.ends_at - time.monotonic()

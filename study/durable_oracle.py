@@ -1,0 +1,68 @@
+"""keras-tuner's Hyperband oracle made safe to kill at any moment.
+
+keras-tuner writes `oracle.json` and every `trial.json` in place, so a kill during a write leaves half a
+file and the study cannot reload. It also writes a new trial's file before the oracle's state, so a kill
+between the two leaves a trial the oracle never handed out (an orphan that shifts every later trial id),
+and it saves a finished trial as still running until the next one starts, so a kill in between (or after
+the last trial) would run a finished trial again.
+Here every write is atomic and reload repairs both windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from keras_tuner.oracles import HyperbandOracle
+
+from study.results import write_json
+
+logger = logging.getLogger(__name__)
+
+ENDED_STATUSES = ("COMPLETED", "FAILED", "STOPPED")
+
+
+def trial_seed(search_seed: int, values: dict[str, Any]) -> int:
+    """A trial's own seed: a pure function of its hyperparameters (keras-tuner's bookkeeping included), so a
+    trial rerun after a kill trains exactly as it would have, whatever ran before it in the process."""
+    text = json.dumps(values, sort_keys=True, default=str)
+    return (search_seed * 1_000_003 + int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)) % (2**31 - 1)
+
+
+class DurableHyperbandOracle(HyperbandOracle):
+    """HyperbandOracle whose state files are written atomically and whose reload repairs interrupted writes."""
+
+    def __init__(self, *, seed: int, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        # keras-tuner takes `seed or random.randint(1, 10000)`: seed 0 would silently draw a random seed, and a
+        # study would sample other hyperparameters each time it starts.
+        self.seed = self._seed_state = seed
+
+    def save(self) -> None:
+        write_json(Path(self._get_oracle_fname()), self.get_state())
+
+    def _save_trial(self, trial: Any) -> None:
+        write_json(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
+
+    def reload(self) -> None:
+        super().reload()
+        orphans = [trial_id for trial_id in self.trials if trial_id not in self.start_order]
+        for trial_id in orphans:  # written just before the kill, never recorded as started: hand it out again
+            logger.info("search: trial %s was never recorded as started; it will be created again", trial_id)
+            del self.trials[trial_id]
+            shutil.rmtree(self._get_trial_dir(trial_id))
+        for trial_id in list(self._retry_queue):
+            if self.trials[trial_id].status in ENDED_STATUSES:
+                # Its end is on disk, but the oracle saved it as still running (keras-tuner drops a trial from
+                # its ongoing list only after saving, so this holds until the next trial is created): keep it.
+                self._retry_queue.remove(trial_id)
+                if trial_id not in self.end_order:
+                    self.end_order.append(trial_id)
+        resumed = [trial_id for trial_id in self._retry_queue if self.trials[trial_id].status == "RUNNING"]
+        if resumed:
+            logger.info("search: resuming; interrupted trial(s) %s run again from their start", ", ".join(resumed))
+        self.save()

@@ -1,0 +1,97 @@
+"""A killed study resumes where it was; a time budget ends the study early, evaluated and reported, exit 3."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from study.results import read_csv
+from tests.conftest import SmokeRun, smoke_command
+
+pytestmark = pytest.mark.slow
+
+COMPARED = ("trial_id", "status", "bracket", "round", "parent", "epochs", "initial_epoch", "best_epoch")
+
+
+def _assert_readable(results: Path) -> None:
+    """Whatever moment the kill hit, the files a reader opens parse."""
+    for name in ("manifest.json", "config.json", "search/plan.json", "search/calibration.json"):
+        if (results / name).exists():
+            json.loads((results / name).read_text())
+    if (results / "search" / "trials.csv").exists():
+        assert read_csv(results / "search" / "trials.csv") is not None
+
+
+def _completed_lines(results: Path) -> int:
+    log = results / "logs" / "run.log"
+    return len(re.findall(r"trial \[\d+\] COMPLETED", log.read_text())) if log.exists() else 0
+
+
+def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(smoke: SmokeRun, tmp_path: Path) -> None:
+    """kill -9 once during calibration or the first trial, then twice a random moment after a trial ended
+    (mid-trial, mid-export or between trials), then let the study finish."""
+    results = tmp_path / "results"
+    command = smoke_command(results, smoke.cache)
+    rng = random.Random(4)
+    for completed_before_kill in (0, 1, 3):
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while _completed_lines(results) < completed_before_kill and process.poll() is None:
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0.0, 15.0) if completed_before_kill else rng.uniform(12.0, 30.0))
+        assert process.poll() is None, "the study finished before it could be killed"
+        process.kill()  # SIGKILL: no cleanup, no finally
+        process.wait()
+        _assert_readable(results)
+    final = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+
+    reference = read_csv(smoke.paths.trials_csv)
+    resumed = read_csv(results / "search" / "trials.csv")
+    assert [[row[k] for k in COMPARED] for row in resumed] == [[row[k] for k in COMPARED] for row in reference]
+    for ours, theirs in zip(resumed, reference, strict=True):
+        assert {k: v for k, v in ours.items() if k.startswith("hp_")} == {
+            k: v for k, v in theirs.items() if k.startswith("hp_")
+        }
+        assert math.isclose(float(ours["val_auc"]), float(theirs["val_auc"]), abs_tol=1e-6), (ours, theirs)
+    log = (results / "logs" / "run.log").read_text()
+    for trial_id in (row["trial_id"] for row in resumed):
+        assert len(re.findall(rf"trial \[{trial_id}\] COMPLETED", log)) <= 1, f"trial {trial_id} ran twice"
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and (results / "report.html").is_file()
+
+
+def test_time_budget_stops_after_whole_trials_evaluates_and_exits_3(smoke: SmokeRun, tmp_path: Path) -> None:
+    """The budget is sized from this machine's own reference run: room for about one and a half trials."""
+    reference_manifest = json.loads(smoke.paths.manifest.read_text())
+    calibration = json.loads((smoke.paths.search_dir / "calibration.json").read_text())
+    first_trial = float(read_csv(smoke.paths.trials_csv)[0]["seconds"])
+    share = 0.85
+    budget = math.ceil(
+        (reference_manifest["stage_seconds"]["data"] + calibration["build_seconds"] + 1.5 * first_trial + 10) / share
+    )
+    results = tmp_path / "results"
+    completed = subprocess.run(
+        smoke_command(results, smoke.cache, "--time-budget", f"{budget}s", "--set", f"budget.search_share={share}"),
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert completed.returncode == 3, completed.stdout[-3000:] + completed.stderr[-3000:]
+    trials = read_csv(results / "search" / "trials.csv")
+    done = [row for row in trials if row["status"] == "COMPLETED"]
+    planned = json.loads((results / "search" / "plan.json").read_text())["total_trials"]
+    assert 1 <= len(done) < planned
+    assert trials[-1]["status"] == "STOPPED" and trials[-1]["error"].startswith("not started")
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["status"] == "stopped"
+    assert manifest["stages_done"] == ["data", "search", "evaluate", "gradcam", "report"]
+    assert f"stopped by the time budget after {len(done)} of {planned} planned trials" in manifest["stopped"]
+    longest_trial = max(float(row["seconds"]) for row in done)
+    search_ended = sum(manifest["stage_seconds"][stage] for stage in ("data", "search"))
+    assert search_ended <= budget * share + longest_trial, "stopped within one trial's time of the search budget"
+    assert "stopped by the time budget" in (results / "report.html").read_text()
