@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports Te
 from study.budget import parse_duration
 from study.config import builtin_config_path, load_config
 from study.data.cache import default_cache_dir
+from study.distributed import Role, export_role, resolve_role
 from study.errors import NotAvailableYetError, UserInputError
 from study.results import STAGES, ResultsFormatError, ResultsPaths
 
@@ -44,6 +45,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--weights", help="backbone weights: imagenet, none or PATH.h5 (same as --set model.weights=...)"
     )
     parser.add_argument("--time-budget", help="wall-clock budget of this run: 7h30m, 90m, none (default: budget.time)")
+    parser.add_argument(
+        "--chief", metavar="HOST:PORT", help="serve the search's trials to --worker machines (shared results/cache)"
+    )
+    parser.add_argument("--worker", metavar="HOST:PORT", help="train the trials the --chief at HOST:PORT hands out")
     parser.add_argument("--prepare-only", action="store_true", help="validate, split and cache the data, then exit")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     return parser.parse_args(argv)
@@ -73,12 +78,14 @@ def _data_path(value: str | None, cache_dir: Path) -> Path | None:
     return Path(value).expanduser()
 
 
-def _configure_logging(paths: ResultsPaths) -> None:
-    """One reporter for the whole study: the console and results/logs/run.log get the same lines."""
+def _configure_logging(paths: ResultsPaths, role: Role) -> None:
+    """One reporter for the whole study: the console and results/logs/run.log get the same lines (a worker
+    writes its own logs/<id>.log beside the chief's)."""
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-    to_file = logging.FileHandler(paths.run_log, encoding="utf-8")
+    log_file = paths.logs_dir / f"{role.tuner_id}.log" if role.is_worker else paths.run_log
+    to_file = logging.FileHandler(log_file, encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.setLevel(logging.INFO)
     logger.handlers[:] = [console, to_file]
@@ -90,27 +97,32 @@ def main(argv: list[str]) -> int:
     try:
         if args.time_budget is not None:
             parse_duration(args.time_budget, "--time-budget")  # named as the user typed it
+        role = resolve_role(args.chief, args.worker, os.environ)
+        if role.is_worker and (args.prepare_only or args.stages != ",".join(STAGES)):
+            raise UserInputError("--worker trains search trials only; --prepare-only and --stages belong on the chief")
+        export_role(role, os.environ)  # keras-tuner reads the role from the environment
         stages = _stages(args.stages, args.prepare_only)
         if args.data not in (None, "kaggle"):
             from study.data.discover import find_split_root
 
             find_split_root(Path(args.data).expanduser())  # a wrong path fails here, before anything is written
         paths = ResultsPaths(args.results)
-        _configure_logging(paths)
+        _configure_logging(paths, role)
         cache_dir = args.cache or default_cache_dir()
-        data_path = _data_path(args.data, cache_dir)
-        config_path = args.config or builtin_config_path("demo" if data_path is None else "overnight")
+        # A worker reads the films through the chief's split and the shared cache: it never downloads.
+        data_path = None if role.is_worker else _data_path(args.data, cache_dir)
+        config_path = args.config or builtin_config_path("demo" if args.data is None else "overnight")
         overrides = [
             *args.overrides,
             *([f"model.weights={args.weights}"] if args.weights else []),
             *([f"budget.time={args.time_budget}"] if args.time_budget is not None else []),
         ]
-        if data_path is None:
+        if args.data is None and not role.is_worker:
             logger.info(
                 "no --data given: running the built-in synthetic demo (%s); see README for a real study", config_path
             )
         cfg = load_config(config_path, overrides)
-        from study.pipeline import StudyRequest, run_study
+        from study.pipeline import StudyRequest, run_study, run_worker
 
         request = StudyRequest(
             cfg=cfg,
@@ -119,14 +131,15 @@ def main(argv: list[str]) -> int:
             cache_dir=cache_dir,
             stages=stages,
             command=shlex.join([sys.executable, "run_study.py", *argv]),
+            role=role,
         )
-        manifest = run_study(request)
+        manifest = run_worker(request) if role.is_worker else run_study(request)
     except (UserInputError, ResultsFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.prepare_only:
         logger.info("data prepared: see %s and %s", paths.data_summary, paths.split_csv)
-    elif "report" in stages:
+    elif "report" in stages and not role.is_worker:
         logger.info("report: %s", paths.report.resolve())
     if manifest.get("stopped"):
         logger.warning("the study %s", manifest["stopped"])

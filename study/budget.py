@@ -58,6 +58,13 @@ class Calibration:
         }
 
     @classmethod
+    def pixel_units(cls, resolutions: Sequence[int]) -> Calibration:
+        """No timing run (a chief that trains nothing): an epoch costs its pixel count relative to the largest
+        size, and finished trials supply the seconds."""
+        largest = max(resolutions)
+        return cls(0.0, {size: (size / largest) ** 2 for size in resolutions})
+
+    @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> Calibration:
         epochs = {int(size): float(seconds) for size, seconds in payload["epoch_seconds"].items()}
         return cls(float(payload["build_seconds"]), epochs)
@@ -66,10 +73,15 @@ class Calibration:
 @dataclass
 class TrialClock:
     """Trial-time estimates: the calibration, times the median ratio of real to estimated time of finished
-    trials (per resolution once that size has run, overall before)."""
+    trials (per resolution once that size has run, overall before). Check knows_time before trusting one."""
 
     calibration: Calibration
+    in_seconds: bool = True  # False for pixel units: no estimate until a trial has finished
     ratios: dict[int, list[float]] = field(default_factory=dict)
+
+    @property
+    def knows_time(self) -> bool:
+        return self.in_seconds or bool(self.ratios)
 
     def raw_estimate(self, resolution: int, epochs: int) -> float:
         return self.calibration.build_seconds + epochs * self.calibration.epoch_seconds[resolution]

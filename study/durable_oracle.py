@@ -14,9 +14,12 @@ import hashlib
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from keras_tuner import synchronized
+from keras_tuner.engine.trial import Trial, TrialStatus
 from keras_tuner.oracles import HyperbandOracle
 
 from study.results import write_json
@@ -33,14 +36,58 @@ def trial_seed(search_seed: int, values: dict[str, Any]) -> int:
     return (search_seed * 1_000_003 + int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)) % (2**31 - 1)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a trial is not started (trials.csv) and why the search ends (manifest, report)."""
+
+    trial_message: str
+    study_message: str
+
+
+class TrialLedger(Protocol):
+    """The process holding the oracle (the only one, or the chief) keeps the books: the budget gate,
+    timings and trials.csv. Called inside the oracle's lock, for trials from every worker."""
+
+    def admit(self, oracle: DurableHyperbandOracle, trial: Trial, tuner_id: str) -> Refusal | None: ...
+
+    def ended(self, oracle: DurableHyperbandOracle, trial: Trial) -> None: ...
+
+
 class DurableHyperbandOracle(HyperbandOracle):
-    """HyperbandOracle whose state files are written atomically and whose reload repairs interrupted writes."""
+    """HyperbandOracle whose state files are written atomically and whose reload repairs interrupted writes;
+    with a ledger, it also refuses a trial that would not fit the time budget and then stops every tuner."""
 
     def __init__(self, *, seed: int, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
         # keras-tuner takes `seed or random.randint(1, 10000)`: seed 0 would silently draw a random seed, and a
         # study would sample other hyperparameters each time it starts.
         self.seed = self._seed_state = seed
+        self.ledger: TrialLedger | None = None
+        self.stopped: str | None = None
+
+    @synchronized
+    def create_trial(self, tuner_id: str) -> Trial:
+        if self.stopped is not None:
+            self.tuner_ids.discard(tuner_id)
+            return Trial(self.hyperparameters.copy(), trial_id="stopped", status=TrialStatus.STOPPED)
+        trial = super().create_trial(tuner_id)
+        if trial.status != TrialStatus.RUNNING or self.ledger is None:
+            return trial
+        refusal = self.ledger.admit(self, trial, tuner_id)
+        if refusal is not None:
+            trial.status, trial.message = TrialStatus.STOPPED, refusal.trial_message
+            self.end_trial(trial)
+            self.stopped = refusal.study_message
+            self.tuner_ids.discard(tuner_id)
+        return trial
+
+    @synchronized
+    def end_trial(self, trial: Trial) -> None:
+        try:
+            super().end_trial(trial)  # raises after too many consecutive failures, with the trial recorded
+        finally:
+            if self.ledger is not None:
+                self.ledger.ended(self, self.trials[trial.trial_id])
 
     def save(self) -> None:
         write_json(Path(self._get_oracle_fname()), self.get_state())

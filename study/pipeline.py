@@ -20,6 +20,7 @@ from typing import Any
 
 from study.budget import Deadline
 from study.config import StudyConfig
+from study.distributed import SINGLE, Role
 from study.errors import UserInputError
 from study.results import STAGES, ResultsPaths, new_manifest, read_json, read_manifest, write_json
 
@@ -41,6 +42,7 @@ class StudyRequest:
     cache_dir: Path
     stages: tuple[str, ...]
     command: str
+    role: Role = SINGLE
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,14 @@ def _stage_search(ctx: StageContext) -> str | None:
     from study.data.prepare import load_training_arrays
     from study.search import run_search
 
-    cfg = ctx.request.cfg
-    arrays = load_training_arrays(ctx.paths, cfg.space.resolutions, cfg.data.aspect, ctx.request.cache_dir)
-    return run_search(cfg, arrays, ctx.paths, ctx.search_deadline).stopped
+    cfg, role = ctx.request.cfg, ctx.request.role
+    # The chief trains nothing (it needs the model's shape only), so it loads no arrays.
+    arrays = (
+        {}
+        if role.is_chief
+        else load_training_arrays(ctx.paths, cfg.space.resolutions, cfg.data.aspect, ctx.request.cache_dir)
+    )
+    return run_search(cfg, arrays, ctx.paths, ctx.search_deadline, role).stopped
 
 
 def _stage_evaluate(ctx: StageContext) -> str | None:
@@ -145,6 +152,25 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageContext], str | None]] = {
     "gradcam": _stage_gradcam,
     "report": _stage_report,
 }
+
+
+def run_worker(request: StudyRequest) -> dict[str, Any]:
+    """A worker of a distributed search: wait for the chief's data stage, check it is the same study, train
+    the trials the chief hands out. It writes no manifest, config or report: the chief owns those."""
+    from study.data.prepare import load_training_arrays
+    from study.distributed import wait_for_chief_data
+    from study.search import run_search
+
+    paths = ResultsPaths(request.results_dir)
+    manifest = wait_for_chief_data(paths)
+    _check_same_study(paths, request.cfg, str(manifest["data_source"]), manifest)
+    cfg = request.cfg
+    arrays = load_training_arrays(paths, cfg.space.resolutions, cfg.data.aspect, request.cache_dir)
+    budget = cfg.budget.seconds
+    deadline = Deadline.after(None if budget is None else budget * cfg.budget.search_share, time.monotonic())
+    run_search(cfg, arrays, paths, deadline, request.role)
+    logger.info("worker %s: the chief has no more trials; done", request.role.tuner_id)
+    return {}
 
 
 def run_study(request: StudyRequest) -> dict[str, Any]:

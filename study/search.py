@@ -11,6 +11,8 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,15 @@ from typing import Any
 import keras
 import keras_tuner
 import psutil
+from keras_tuner.engine.trial import Trial
 
 from study.budget import Calibration, Deadline, TrialClock, format_duration
 from study.calibration import calibrate
 from study.config import StudyConfig
 from study.data.split import SplitArrays
 from study.device import gpu_names
-from study.durable_oracle import ENDED_STATUSES, DurableHyperbandOracle, trial_seed
+from study.distributed import Role
+from study.durable_oracle import ENDED_STATUSES, DurableHyperbandOracle, Refusal, trial_seed
 from study.errors import UserInputError
 from study.hypermodel import ChestXrayHyperModel
 from study.results import (
@@ -42,6 +46,7 @@ from study.results import (
 logger = logging.getLogger(__name__)
 
 OBJECTIVE = "val_auc"
+IDLE_WAIT_SECONDS = 1.0
 
 
 class SearchFailedError(UserInputError):
@@ -85,18 +90,79 @@ def hyperband_plan(max_epochs: int, factor: int, iterations: int) -> dict[str, A
     }
 
 
-class BudgetSpent(Exception):
-    """The next trial would not finish inside the time budget: the search ends here, on purpose."""
+class SearchLedger:
+    """The books of the process holding the oracle (the only one, or the chief): the budget gate, one
+    progress line per trial handed out, trial timings and memory, and trials.csv rewritten as trials end."""
+
+    def __init__(
+        self, paths: ResultsPaths, plan: dict[str, Any], clock: TrialClock, deadline: Deadline,
+        resolutions: tuple[int, ...], distributed: bool,
+    ) -> None:  # fmt: skip
+        self.paths = paths
+        self.plan = plan
+        self.clock = clock
+        self.deadline = deadline
+        self.resolutions = resolutions
+        self.distributed = distributed
+        self.search_started = time.monotonic()
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, str] = {}
+        self.memory: dict[str, str] = {}
+        for row in _existing_rows(paths):
+            self.seconds[row["trial_id"]] = row["seconds"]
+            self.memory[row["trial_id"]] = row.get("rss_mb", "")
+            if row["status"] == "COMPLETED" and row["seconds"]:
+                epochs = int(row["epochs"]) - int(row["initial_epoch"] or 0)
+                clock.record(int(row[HP_PREFIX + "resolution"]), epochs, float(row["seconds"]))
+
+    def admit(self, oracle: DurableHyperbandOracle, trial: Trial, tuner_id: str) -> Refusal | None:
+        """Refuse a trial whose estimate exceeds the time left; else log its progress line and start its clock."""
+        values = trial.hyperparameters.values
+        epochs, resolution = _trial_epochs(trial), int(values["resolution"])
+        ended = [t for t in oracle.trials.values() if t.status in ENDED_STATUSES]
+        needed, left = self.clock.estimate(resolution, epochs), self.deadline.left()
+        if self.clock.knows_time and needed > left:
+            completed = sum(t.status == "COMPLETED" for t in ended)
+            return Refusal(
+                f"not started: needs about {format_duration(needed)}, {format_duration(left)} left",
+                f"stopped by the time budget after {completed} of {self.plan['total_trials']} planned trials "
+                f"(the next needs about {format_duration(needed)}, {format_duration(left)} was left)",
+            )
+        epochs_done = sum(_trial_epochs(t) for t in ended)
+        remaining = self.clock.remaining(
+            self.plan["total_trials"] - len(ended), self.plan["total_epochs"] - epochs_done, self.resolutions
+        )
+        best = oracle.get_best_trials(1)
+        logger.info(
+            "trial %d/%d [%s]%s (bracket %s, round %s) %d epochs @ %d px | best val AUC %s | elapsed %s | ETA %s",
+            oracle.start_order.index(trial.trial_id) + 1, self.plan["total_trials"], trial.trial_id,
+            f" to {tuner_id}" if self.distributed else "", values.get("tuner/bracket"), values.get("tuner/round"),
+            epochs, resolution, f"{best[0].score:.3f}" if best and best[0].score is not None else "-",
+            format_duration(time.monotonic() - self.search_started),
+            format_duration(remaining) if self.clock.knows_time else "after the first trials",
+        )  # fmt: skip
+        self.started[trial.trial_id] = time.monotonic()
+        return None
+
+    def ended(self, oracle: DurableHyperbandOracle, trial: Trial) -> None:
+        started = self.started.pop(trial.trial_id, None)
+        if started is not None:
+            seconds = time.monotonic() - started
+            self.seconds[trial.trial_id] = f"{seconds:.1f}"
+            if not self.distributed:  # a chief's own memory says nothing about the workers that trained
+                self.memory[trial.trial_id] = f"{psutil.Process().memory_info().rss / 2**20:.0f}"
+            if trial.status == "COMPLETED":
+                self.clock.record(int(trial.hyperparameters.get("resolution")), _trial_epochs(trial), seconds)
+            outcome = f"val AUC {trial.score:.4f}" if trial.status == "COMPLETED" else _last_line(trial.message)
+            logger.info("trial [%s] %s in %s: %s", trial.trial_id, trial.status, format_duration(seconds), outcome)
+        export_trials(oracle, self.paths, self.seconds, self.memory)
 
 
 class StudyHyperband(keras_tuner.Hyperband):
-    """Hyperband that is safe to kill, keeps to a time budget, reports progress per trial and exports trials.csv
-    and histories as each trial ends."""
+    """Hyperband that is safe to kill: atomic state files, each trial seeded from its own values, a NaN loss
+    failing its trial. On a worker it logs its own trials; the books are kept where the oracle is."""
 
-    def __init__(
-        self, paths: ResultsPaths, plan: dict[str, Any], cfg: StudyConfig, clock: TrialClock, deadline: Deadline,
-        **kwargs: Any,
-    ) -> None:  # fmt: skip
+    def __init__(self, paths: ResultsPaths, cfg: StudyConfig, **kwargs: Any) -> None:
         oracle = DurableHyperbandOracle(
             objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
             max_epochs=cfg.search.max_epochs,
@@ -108,22 +174,10 @@ class StudyHyperband(keras_tuner.Hyperband):
         # keras_tuner.Hyperband.__init__ would build its own (non-durable) oracle; its trial logic is kept.
         keras_tuner.Tuner.__init__(self, oracle=oracle, **kwargs)
         self.search_seed = cfg.search.seed
-        self.resolutions = cfg.space.resolutions
         self.paths = paths
-        self.plan = plan
-        self.clock = clock
-        self.deadline = deadline
-        self._search_started = time.monotonic()
-        self._trial_started: dict[str, float] = {}
-        self.trial_seconds: dict[str, str] = {}
-        self.trial_memory: dict[str, str] = {}
-        for row in _existing_rows(paths):
-            self.trial_seconds[row["trial_id"]] = row["seconds"]
-            self.trial_memory[row["trial_id"]] = row.get("rss_mb", "")
-            if row["status"] == "COMPLETED" and row["seconds"]:
-                epochs = int(row["epochs"]) - int(row["initial_epoch"] or 0)
-                clock.record(int(row[HP_PREFIX + "resolution"]), epochs, float(row["seconds"]))
         self._epoch_started = 0.0
+        self._trial_started = 0.0
+        self._requests_since_trial = 0
 
     def save(self) -> None:
         """keras-tuner writes its tuner file in place; a kill mid-write would make the study unloadable."""
@@ -137,48 +191,33 @@ class StudyHyperband(keras_tuner.Hyperband):
         keras.utils.set_random_seed(trial_seed(self.search_seed, hp.values))
         return super()._build_hypermodel(hp)
 
-    def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), FailOnNaN()]
         return super().run_trial(trial, *args, **kwargs)
 
-    def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
-        values = trial.hyperparameters.values
-        epochs = values.get("tuner/epochs", 1) - values.get("tuner/initial_epoch", 0)
-        resolution = int(values["resolution"])
-        needed, left = self.clock.estimate(resolution, epochs), self.deadline.left()
-        ended = [t for t in self.oracle.trials.values() if t.status in ENDED_STATUSES and t.trial_id != trial.trial_id]
-        if needed > left:
-            trial.status = "STOPPED"
-            trial.message = f"not started: needs about {format_duration(needed)}, {format_duration(left)} left"
-            self.oracle.end_trial(trial)
-            raise BudgetSpent(
-                f"stopped by the time budget after {len(ended)} of {self.plan['total_trials']} planned trials "
-                f"(the next needs about {format_duration(needed)}, {format_duration(left)} was left)"
-            )
-        super().on_trial_begin(trial)
-        self._trial_started[trial.trial_id] = time.monotonic()
-        epochs_done = sum(_trial_epochs(t) for t in ended)
-        eta = self.clock.remaining(
-            self.plan["total_trials"] - len(ended), self.plan["total_epochs"] - epochs_done, self.resolutions
-        )
-        best = self.oracle.get_best_trials(1)
-        best_text = f"{best[0].score:.3f}" if best and best[0].score is not None else "-"
-        logger.info(
-            "trial %d/%d [%s] (bracket %s, round %s) %d epochs @ %d px | best val AUC %s | elapsed %s | ETA %s",
-            len(ended) + 1, self.plan["total_trials"], trial.trial_id, values.get("tuner/bracket"),
-            values.get("tuner/round"),
-            epochs, resolution, best_text, format_duration(time.monotonic() - self._search_started),
-            format_duration(eta),
-        )  # fmt: skip
+    def pre_create_trial(self) -> None:
+        """A worker asking while Hyperband waits for a round to finish gets IDLE and asks again at once:
+        wait a second between such requests instead of spinning on the chief."""
+        self._requests_since_trial += 1
+        if self._requests_since_trial > 1:
+            time.sleep(IDLE_WAIT_SECONDS)
 
-    def on_epoch_begin(
-        self, trial: keras_tuner.engine.trial.Trial, model: keras.Model, epoch: int, logs: Any = None
-    ) -> None:
+    def on_trial_begin(self, trial: Trial) -> None:
+        super().on_trial_begin(trial)
+        self._requests_since_trial = 0
+        self._trial_started = time.monotonic()
+        if self._is_worker():
+            values = trial.hyperparameters.values
+            logger.info(
+                "trial [%s] (bracket %s, round %s) %d epochs @ %s px",
+                trial.trial_id, values.get("tuner/bracket"), values.get("tuner/round"), _trial_epochs(trial),
+                values.get("resolution"),
+            )  # fmt: skip
+
+    def on_epoch_begin(self, trial: Trial, model: keras.Model, epoch: int, logs: Any = None) -> None:
         self._epoch_started = time.monotonic()
 
-    def on_epoch_end(
-        self, trial: keras_tuner.engine.trial.Trial, model: keras.Model, epoch: int, logs: Any = None
-    ) -> None:
+    def on_epoch_end(self, trial: Trial, model: keras.Model, epoch: int, logs: Any = None) -> None:
         """Log the epoch and append it to the trial's history: keras-tuner itself keeps only the best epoch."""
         metrics = {name: float(value) for name, value in (logs or {}).items() if name in HISTORY_COLUMNS}
         shown = " ".join(f"{name} {metrics[name]:.4f}" for name in HISTORY_COLUMNS[1:] if name in metrics)
@@ -188,19 +227,11 @@ class StudyHyperband(keras_tuner.Hyperband):
         rows = read_csv(history_path) if epoch > trial.hyperparameters.values.get("tuner/initial_epoch", 0) else []
         write_csv(history_path, HISTORY_COLUMNS, [*rows, {"epoch": epoch + 1, **metrics}])
 
-    def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
+    def on_trial_end(self, trial: Trial) -> None:
         super().on_trial_end(trial)
-        started = self._trial_started.pop(trial.trial_id, None)
-        if started is not None:
-            seconds = time.monotonic() - started
-            self.trial_seconds[trial.trial_id] = f"{seconds:.1f}"
-            self.trial_memory[trial.trial_id] = f"{psutil.Process().memory_info().rss / 2**20:.0f}"
-            if trial.status == "COMPLETED":
-                self.clock.record(int(trial.hyperparameters.get("resolution")), _trial_epochs(trial), seconds)
-            ended = self.oracle.trials[trial.trial_id]
-            outcome = f"val AUC {ended.score:.4f}" if ended.status == "COMPLETED" else _last_line(trial.message)
-            logger.info("trial [%s] %s in %s: %s", trial.trial_id, ended.status, format_duration(seconds), outcome)
-        export_trials(self.oracle, self.paths, self.trial_seconds, self.trial_memory)
+        if self._is_worker():
+            seconds = time.monotonic() - self._trial_started
+            logger.info("trial [%s] %s in %s", trial.trial_id, trial.status, format_duration(seconds))
 
 
 class FailOnNaN(keras.callbacks.Callback):
@@ -219,7 +250,7 @@ def _last_line(message: str | None) -> str:
     return lines[-1] if lines else ""
 
 
-def _trial_epochs(trial: keras_tuner.engine.trial.Trial) -> int:
+def _trial_epochs(trial: Trial) -> int:
     """Epochs a trial trains itself (a continuation starts from its parent's last epoch)."""
     values = trial.hyperparameters.values
     return int(values.get("tuner/epochs", 0)) - int(values.get("tuner/initial_epoch", 0))
@@ -236,7 +267,7 @@ def _best_epoch(paths: ResultsPaths, trial_id: str) -> dict[str, str] | None:
     return max(rows, key=lambda row: float(row[OBJECTIVE])) if rows else None
 
 
-def trial_row(trial: keras_tuner.engine.trial.Trial, paths: ResultsPaths) -> dict[str, Any]:
+def trial_row(trial: Trial, paths: ResultsPaths) -> dict[str, Any]:
     """One trials.csv row: keras-tuner's bookkeeping split from the real hyperparameters."""
     values = trial.hyperparameters.values
     row: dict[str, Any] = {
@@ -294,8 +325,11 @@ class SearchOutcome:
     stopped: str | None
 
 
-def trial_clock(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths) -> TrialClock:
-    """Calibrate once per study (a resumed study reuses the figures in search/calibration.json)."""
+def trial_clock(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths, role: Role) -> TrialClock:
+    """Calibrate once per study (a resumed study reuses search/calibration.json); a chief trains nothing, so
+    it learns the seconds from the workers' finished trials."""
+    if role.is_chief:
+        return TrialClock(Calibration.pixel_units(cfg.space.resolutions), in_seconds=False)
     if paths.calibration.exists():
         return TrialClock(Calibration.from_dict(read_json(paths.calibration)))
     calibration = calibrate(cfg, arrays)
@@ -304,51 +338,54 @@ def trial_clock(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: Results
 
 
 def run_search(
-    cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths, deadline: Deadline
+    cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths, deadline: Deadline, role: Role
 ) -> SearchOutcome:
-    """Run (or resume) the Hyperband search; save the best model, selected on validation AUC only."""
+    """Run (or resume) the Hyperband search and save the best model, selected on validation AUC only.
+
+    On a single machine this process trains every trial. A chief serves trials to the workers until the
+    plan (or the budget) is spent, then saves the best model from their checkpoints. A worker trains what
+    the chief hands it and returns when the chief says stop."""
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
-    write_json(paths.plan, plan)
-    clock = trial_clock(cfg, arrays, paths)
-    estimate = clock.remaining(plan["total_trials"], plan["total_epochs"], cfg.space.resolutions)
-    logger.info(
-        "Hyperband plan: %d trials, %d epochs, about %s on this machine (search/plan.json)%s",
-        plan["total_trials"], plan["total_epochs"], format_duration(estimate),
-        "" if deadline.ends_at is None else f"; {format_duration(deadline.left())} of the time budget left for it",
-    )  # fmt: skip
     tuner = StudyHyperband(
         paths=paths,
-        plan=plan,
         cfg=cfg,
-        clock=clock,
-        deadline=deadline,
         hypermodel=ChestXrayHyperModel(cfg.space, cfg.model, cfg.search, arrays),
         directory=str(paths.search_dir),
         project_name=paths.tuner_dir.name,
         overwrite=False,
         distribution_strategy=_several_gpus_strategy(),
     )
-    stopped = None
-    with warnings.catch_warnings():
-        # Checkpoints are loaded into freshly compiled models (continuations, the best model): Adam's moments
-        # restart by keras-tuner's design, and Keras warns about it every time, which tells the user nothing.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
-        try:
-            tuner.search(verbose=0, callbacks=tensorboard_callbacks(paths))
-        except BudgetSpent as spent:
-            stopped = str(spent)
-            logger.warning("search %s", stopped)
-        except RuntimeError as error:  # keras-tuner's "consecutive failed trials" stop
-            logger.error("search stopped: %s; the errors are in %s", error, paths.trials_csv)
-        finally:
-            export_trials(tuner.oracle, paths, tuner.trial_seconds, tuner.trial_memory)
-        best_trials = tuner.oracle.get_best_trials(1)
-        if not best_trials:
-            raise SearchFailedError(
-                f"the search ended without a completed trial ({stopped or 'every trial failed'}); "
-                f"see {paths.trials_csv}"
-            )
-        best = best_trials[0]
+    if role.is_worker:
+        logger.info("worker %s: training the trials the chief at %s:%s hands out", role.tuner_id, role.host, role.port)
+        _search(tuner, paths)
+        return SearchOutcome(None)
+    write_json(paths.plan, plan)
+    clock = trial_clock(cfg, arrays, paths, role)
+    if clock.knows_time:
+        estimate = clock.remaining(plan["total_trials"], plan["total_epochs"], cfg.space.resolutions)
+        duration = f"about {format_duration(estimate)} on this machine"
+    else:
+        duration = "time estimated from the workers' first trials"
+    budget = "" if deadline.ends_at is None else f"; {format_duration(deadline.left())} of the time budget left for it"
+    logger.info(
+        "Hyperband plan: %d trials, %d epochs, %s (search/plan.json)%s",
+        plan["total_trials"], plan["total_epochs"], duration, budget,
+    )  # fmt: skip
+    if role.is_chief:
+        logger.info("chief: serving trials on %s:%s to the workers", role.host, role.port)
+    oracle = tuner.oracle
+    oracle.ledger = SearchLedger(paths, plan, clock, deadline, cfg.space.resolutions, distributed=role.is_chief)
+    _search(tuner, paths)
+    if oracle.stopped:
+        logger.warning("search %s", oracle.stopped)
+    best_trials = oracle.get_best_trials(1)
+    if not best_trials:
+        raise SearchFailedError(
+            f"the search ended without a completed trial ({oracle.stopped or 'every trial failed'}); "
+            f"see {paths.trials_csv}"
+        )
+    best = best_trials[0]
+    with _quiet_optimizer_restore():
         model = tuner.load_model(best)
     paths.best_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = paths.best_model.with_name(".model.tmp.keras")
@@ -357,4 +394,23 @@ def run_search(
     values = {name: value for name, value in best.hyperparameters.values.items() if name not in TUNER_KEYS}
     write_json(paths.best_hyperparameters, {"trial_id": best.trial_id, "values": values, "val_auc": best.score})
     logger.info("best trial %s: val AUC %.4f with %s", best.trial_id, best.score, values)
-    return SearchOutcome(stopped)
+    return SearchOutcome(oracle.stopped)
+
+
+@contextmanager
+def _quiet_optimizer_restore() -> Iterator[None]:
+    """Checkpoints are loaded into freshly compiled models (continuations, the best model): Adam's moments
+    restart by keras-tuner's design, and Keras warns about it every time, which tells the user nothing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
+        yield
+
+
+def _search(tuner: StudyHyperband, paths: ResultsPaths) -> None:
+    """tuner.search, with keras-tuner's stop after consecutive failed trials logged, not raised: the
+    study goes on with the best completed trial, and trials.csv says what failed."""
+    with _quiet_optimizer_restore():
+        try:
+            tuner.search(verbose=0, callbacks=tensorboard_callbacks(paths))
+        except RuntimeError as error:
+            logger.error("search stopped: %s; the errors are in %s", error, paths.trials_csv)

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import keras_tuner
+from keras_tuner.engine.trial import Trial
 
-from study.durable_oracle import DurableHyperbandOracle, trial_seed
+from study.durable_oracle import DurableHyperbandOracle, Refusal, trial_seed
 
 
 def _oracle(directory: Path) -> DurableHyperbandOracle:
@@ -84,3 +85,33 @@ def test_seed_zero_samples_the_same_trials_every_time(tmp_path: Path) -> None:
     """keras-tuner reads seed 0 as 'no seed'; a study seeded 0 must still sample reproducibly."""
     first, second = _oracle(tmp_path / "a"), _oracle(tmp_path / "b")
     assert first.create_trial("tuner0").hyperparameters.values == second.create_trial("tuner0").hyperparameters.values
+
+
+class _RefuseSecond:
+    """A ledger that admits one trial, then refuses: what the time budget does when the night runs out."""
+
+    def __init__(self) -> None:
+        self.ended_ids: list[str] = []
+
+    def admit(self, oracle: DurableHyperbandOracle, trial: Trial, tuner_id: str) -> Refusal | None:
+        if len(oracle.trials) < 2:
+            return None
+        return Refusal("not started: no time", "stopped by the time budget")
+
+    def ended(self, oracle: DurableHyperbandOracle, trial: Trial) -> None:
+        self.ended_ids.append(trial.trial_id)
+
+
+def test_a_refused_trial_is_recorded_and_every_tuner_is_told_to_stop(tmp_path: Path) -> None:
+    oracle = _oracle(tmp_path)
+    ledger = _RefuseSecond()
+    oracle.ledger = ledger
+    _finish(oracle, oracle.create_trial("worker-a"), 0.5)
+    refused = oracle.create_trial("worker-b")
+    assert refused.status == "STOPPED"
+    assert oracle.trials[refused.trial_id].status == "STOPPED"
+    assert oracle.trials[refused.trial_id].message == "not started: no time"
+    assert oracle.stopped == "stopped by the time budget"
+    assert oracle.create_trial("worker-a").status == "STOPPED", "the other tuner stops too"
+    assert not oracle.tuner_ids and not oracle.ongoing_trials, "a chief would now exit"
+    assert ledger.ended_ids == ["0000", refused.trial_id]

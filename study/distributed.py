@@ -1,0 +1,108 @@
+"""Several machines, one study: keras-tuner's chief/worker mode behind --chief and --worker.
+
+The chief holds the Hyperband oracle (keras-tuner's gRPC server) and owns the results folder: it runs the
+data stage, hands out trials, and after the search evaluates, explains and reports. Workers train the
+trials: they read the split from the shared results folder and the films from the shared cache, and write
+only checkpoints, per-epoch histories and their own log. keras-tuner reads the role from three environment
+variables, which work on their own too.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+
+from study.errors import UserInputError
+from study.results import ResultsPaths, read_manifest
+
+logger = logging.getLogger(__name__)
+
+ID_VARIABLE = "KERASTUNER_TUNER_ID"
+IP_VARIABLE = "KERASTUNER_ORACLE_IP"
+PORT_VARIABLE = "KERASTUNER_ORACLE_PORT"
+SINGLE_TUNER_ID = "tuner0"
+WAIT_POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Role:
+    """This process's part in the study: the only one (single), the chief, or a worker."""
+
+    kind: str
+    tuner_id: str
+    host: str | None = None
+    port: int | None = None
+
+    @property
+    def is_worker(self) -> bool:
+        return self.kind == "worker"
+
+    @property
+    def is_chief(self) -> bool:
+        return self.kind == "chief"
+
+
+SINGLE = Role("single", SINGLE_TUNER_ID)
+
+
+def _address(flag: str, text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserInputError(f"{flag} {text}: expected HOST:PORT, e.g. {flag} 10.0.0.5:8000")
+    return host, int(port)
+
+
+def resolve_role(chief: str | None, worker: str | None, environ: Mapping[str, str]) -> Role:
+    """--chief / --worker HOST:PORT, else keras-tuner's own environment variables, else a single machine."""
+    if chief and worker:
+        raise UserInputError("--chief and --worker: give one; this machine is either the chief or a worker")
+    if chief or worker:
+        flag, text = ("--chief", chief) if chief else ("--worker", worker)
+        host, port = _address(flag, str(text))
+        if chief:
+            return Role("chief", "chief", host, port)
+        tuner_id = environ.get(ID_VARIABLE) or f"worker-{socket.gethostname()}"
+        if "chief" in tuner_id:
+            raise UserInputError(f"{ID_VARIABLE}={tuner_id}: a worker's id must not contain 'chief'")
+        return Role("worker", tuner_id, host, port)
+    if IP_VARIABLE in environ:
+        missing = [name for name in (PORT_VARIABLE, ID_VARIABLE) if not environ.get(name)]
+        if missing:
+            raise UserInputError(
+                f"{IP_VARIABLE} is set but {missing[0]} is not: set {ID_VARIABLE}, {IP_VARIABLE} and "
+                f"{PORT_VARIABLE} together, or pass --chief/--worker HOST:PORT"
+            )
+        host, port = _address(PORT_VARIABLE, f"{environ[IP_VARIABLE]}:{environ[PORT_VARIABLE]}")
+        tuner_id = environ[ID_VARIABLE]
+        return Role("chief" if "chief" in tuner_id else "worker", tuner_id, host, port)
+    return SINGLE
+
+
+def export_role(role: Role, environ: MutableMapping[str, str]) -> None:
+    """keras-tuner decides chief/worker behaviour from the environment when a tuner is built."""
+    if role.kind == "single":
+        return
+    environ[ID_VARIABLE] = role.tuner_id
+    environ[IP_VARIABLE] = str(role.host)
+    environ[PORT_VARIABLE] = str(role.port)
+
+
+def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0) -> dict[str, object]:
+    """A worker trains only once the chief's data stage has written the split into the shared results folder."""
+    deadline = time.monotonic() + timeout_seconds
+    announced = False
+    while True:
+        manifest = read_manifest(paths)
+        if manifest is not None and "data" in manifest["stages_done"]:
+            return manifest
+        if manifest is not None and manifest["status"] in ("failed", "interrupted"):
+            raise UserInputError(f"--results {paths.root}: the chief's run {manifest['status']} before its data stage")
+        if time.monotonic() > deadline:
+            raise UserInputError(f"--results {paths.root}: no chief finished a data stage here (shared folder?)")
+        if not announced:
+            logger.info("worker: waiting for the chief's data stage in %s", paths.root)
+            announced = True
+        time.sleep(WAIT_POLL_SECONDS)

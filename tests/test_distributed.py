@@ -1,0 +1,84 @@
+"""Several machines: roles from flags or keras-tuner's variables, and one chief with two workers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from study.distributed import ID_VARIABLE, IP_VARIABLE, PORT_VARIABLE, resolve_role
+from study.errors import UserInputError
+from study.results import read_csv
+from tests.conftest import SmokeRun, smoke_command
+
+
+def test_flags_give_the_role() -> None:
+    chief = resolve_role("10.0.0.5:8000", None, {})
+    assert (chief.kind, chief.tuner_id, chief.host, chief.port) == ("chief", "chief", "10.0.0.5", 8000)
+    worker = resolve_role(None, "10.0.0.5:8000", {ID_VARIABLE: "worker-gpu1"})
+    assert (worker.kind, worker.tuner_id) == ("worker", "worker-gpu1")
+    assert resolve_role(None, "10.0.0.5:8000", {}).tuner_id.startswith("worker-")
+    assert resolve_role(None, None, {}).kind == "single"
+
+
+def test_keras_tuner_variables_work_on_their_own() -> None:
+    environ = {ID_VARIABLE: "chief", IP_VARIABLE: "10.0.0.5", PORT_VARIABLE: "8000"}
+    assert resolve_role(None, None, environ).is_chief
+    assert resolve_role(None, None, {**environ, ID_VARIABLE: "tuner7"}).is_worker
+
+
+@pytest.mark.parametrize(
+    ("chief", "worker", "environ", "expected"),
+    [
+        ("10.0.0.5:8000", "10.0.0.5:8000", {}, "give one"),
+        ("10.0.0.5", None, {}, "--chief 10.0.0.5: expected HOST:PORT"),
+        (None, "host:99999", {}, "--worker host:99999"),
+        (None, "host:8000", {ID_VARIABLE: "chief-2"}, ID_VARIABLE),
+        (None, None, {IP_VARIABLE: "10.0.0.5"}, PORT_VARIABLE),
+    ],
+)
+def test_bad_roles_name_the_flag(chief: str | None, worker: str | None, environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(UserInputError, match=re.escape(expected)):
+        resolve_role(chief, worker, environ)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _launch(command: list[str], environ: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
+    with output.open("wb") as sink:  # a file, not a pipe: three processes must never block on a full pipe
+        return subprocess.Popen(command, cwd=output.parent, env=environ, stdout=sink, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_run_every_planned_trial_exactly_once(smoke: SmokeRun, tmp_path: Path) -> None:
+    results, address = tmp_path / "results", f"127.0.0.1:{_free_port()}"
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("KERASTUNER_")}
+    processes = {"chief": _launch(smoke_command(results, smoke.cache, "--chief", address), environ, tmp_path / "chief")}
+    for name in ("worker-a", "worker-b"):
+        command = smoke_command(results, smoke.cache, "--worker", address)
+        processes[name] = _launch(command, {**environ, ID_VARIABLE: name}, tmp_path / name)
+    for name, process in processes.items():
+        process.wait(timeout=900)
+        assert process.returncode == 0, f"{name}:\n{(tmp_path / name).read_text()[-3000:]}"
+
+    plan = json.loads((results / "search" / "plan.json").read_text())
+    trials = read_csv(results / "search" / "trials.csv")
+    assert len(trials) == plan["total_trials"] and all(row["status"] == "COMPLETED" for row in trials)
+    ran = {
+        name: re.findall(r"trial \[(\d+)\] COMPLETED", (results / "logs" / f"{name}.log").read_text())
+        for name in ("worker-a", "worker-b")
+    }
+    trained = sorted(ran["worker-a"] + ran["worker-b"])
+    assert trained == sorted(row["trial_id"] for row in trials), "each trial once, by one worker"
+    assert ran["worker-a"] and ran["worker-b"], "both workers trained"
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and (results / "report.html").is_file()
