@@ -116,10 +116,12 @@ class SearchConfig:
 class BudgetConfig:
     time: str
     search_share: float
+    memory_share: float
 
     def __post_init__(self) -> None:
         parse_duration(self.time, "budget.time")
         _require(0.1 <= self.search_share <= 1.0, "budget.search_share", "a share between 0.1 and 1")
+        _require(0.0 < self.memory_share <= 0.9, "budget.memory_share", "a share of the RAM in (0, 0.9]")
 
     @property
     def seconds(self) -> float | None:

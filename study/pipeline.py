@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import subprocess
 import time
@@ -27,6 +28,7 @@ from study.results import STAGES, ResultsPaths, new_manifest, read_json, read_ma
 logger = logging.getLogger(__name__)
 
 SYNTHETIC_SOURCE = "synthetic demo"
+RUN_STARTED_VARIABLE = "CHEST_XRAY_STUDY_RUN_STARTED"
 MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
 NOT_AVAILABLE_YET = {"ablation": "ablation reruns arrive with the issue 'Ablation tables a reviewer accepts'"}
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
@@ -89,6 +91,14 @@ def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, m
             f"--results {paths.root}: holds a study of {manifest['data_source']}, not {data_source}; "
             "use a new --results folder"
         )
+
+
+def _run_started() -> float:
+    """This run's start on the monotonic clock; a process that restarted itself to free memory (same command,
+    same environment) keeps the first start, so its time budget does not begin again."""
+    now_wall, now = time.time(), time.monotonic()
+    started_wall = float(os.environ.setdefault(RUN_STARTED_VARIABLE, str(now_wall)))
+    return now - (now_wall - started_wall)
 
 
 def _study_defining(config: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +177,7 @@ def run_worker(request: StudyRequest) -> dict[str, Any]:
     cfg = request.cfg
     arrays = load_training_arrays(paths, cfg.space.resolutions, cfg.data.aspect, request.cache_dir)
     budget = cfg.budget.seconds
-    deadline = Deadline.after(None if budget is None else budget * cfg.budget.search_share, time.monotonic())
+    deadline = Deadline.after(None if budget is None else budget * cfg.budget.search_share, _run_started())
     run_search(cfg, arrays, paths, deadline, request.role)
     logger.info("worker %s: the chief has no more trials; done", request.role.tuner_id)
     return {}
@@ -175,7 +185,7 @@ def run_worker(request: StudyRequest) -> dict[str, Any]:
 
 def run_study(request: StudyRequest) -> dict[str, Any]:
     """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
-    run_started = time.monotonic()  # the time budget counts from here, data stage included
+    run_started = _run_started()  # the time budget counts from here, data stage included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())

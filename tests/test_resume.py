@@ -36,9 +36,11 @@ def _completed_lines(results: Path) -> int:
 
 def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(smoke: SmokeRun, tmp_path: Path) -> None:
     """kill -9 once during calibration or the first trial, then twice a random moment after a trial ended
-    (mid-trial, mid-export or between trials), then let the study finish."""
+    (mid-trial, mid-export or between trials), then let the study finish; in between, the study restarts
+    itself after every trial to free memory."""
     results = tmp_path / "results"
-    command = smoke_command(results, smoke.cache)
+    # A tiny memory share: the study also restarts itself after every trial (what frees TensorFlow's memory).
+    command = smoke_command(results, smoke.cache, "--set", "budget.memory_share=0.001")
     rng = random.Random(4)
     for completed_before_kill in (0, 1, 3):
         process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -65,6 +67,9 @@ def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(smoke: SmokeRun,
         assert len(re.findall(rf"trial \[{trial_id}\] COMPLETED", log)) <= 1, f"trial {trial_id} ran twice"
     manifest = json.loads((results / "manifest.json").read_text())
     assert manifest["status"] == "complete" and (results / "report.html").is_file()
+    assert "restarting to free it" in log
+    memory = [float(row["rss_mb"]) for row in resumed if row["rss_mb"]]
+    assert max(memory) - min(memory) < 300, f"memory bounded by the restarts: {memory}"
 
 
 def test_time_budget_stops_after_whole_trials_evaluates_and_exits_3(smoke: SmokeRun, tmp_path: Path) -> None:
