@@ -8,6 +8,7 @@ No file I/O here: the data arrive as in-memory arrays, the weights file path com
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 
 import keras
@@ -156,7 +157,7 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
             validation_data=(arrays.x_val, arrays.y_val),
             class_weight=class_weights(arrays.y_train, str(hp.get("class_weighting"))),
             shuffle=True,
-            **kwargs,
+            **{**kwargs, "verbose": "auto" if sys.stdout.isatty() else 0},  # Keras's bar on a terminal only
         )
 
 

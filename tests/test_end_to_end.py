@@ -51,6 +51,9 @@ def test_trials_match_the_plan_and_carry_no_tuner_keys(smoke: SmokeRun) -> None:
     for trial in trials:
         history = read_csv(paths.history_csv(trial["trial_id"]))
         assert len(history) == int(trial["epochs"]) - int(trial["initial_epoch"])
+    best = json.loads(paths.best_hyperparameters.read_text())["trial_id"]
+    checkpoints = sorted(paths.tuner_dir.glob("trial_*/checkpoint.weights.h5"))
+    assert [path.parent.name for path in checkpoints] == [f"trial_{best}"], "only the best trial's weights kept"
 
 
 def test_test_folder_is_kept_out_of_selection(smoke: SmokeRun) -> None:
