@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from matplotlib import colormaps
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from study.data.cache import square_to_original
 from study.data.validate import open_film
@@ -31,6 +31,8 @@ CATEGORIES = ("TP", "FP", "FN", "TN")
 METHODS = ("gradcam", "gradcam++")
 OVERLAY_SIDE = 320
 OVERLAY_ALPHA = 0.45
+CAPTION_FONT_SIZE = 12
+CAPTION_LINE_HEIGHT = 15
 EPSILON = 1e-8
 FLOAT16_GRADIENT_SCALE = 1024.0
 
@@ -44,6 +46,7 @@ class GalleryItem:
     label: int
     prob: float
     patient_id: str
+    selection: str  # confident (furthest from the threshold) or borderline (nearest to it)
 
 
 class GradCam:
@@ -121,7 +124,8 @@ def upsample(maps: np.ndarray, size: int) -> np.ndarray:
 def choose_gallery(
     rows: Sequence[dict[str, str]], patients: dict[str, str], threshold: float, per_category: int
 ) -> list[GalleryItem]:
-    """The `per_category` most confident test films of each of TP, FP, FN, TN."""
+    """For each of TP, FP, FN, TN: the `per_category` most confident test films, where the model is surest,
+    then the `per_category` borderline ones nearest the threshold, where a reader learns what tips it."""
     chosen: list[GalleryItem] = []
     for category in CATEGORIES:
         wanted_label = 1 if category in ("TP", "FN") else 0
@@ -131,23 +135,45 @@ def choose_gallery(
             for row in rows
             if int(row["label"]) == wanted_label and (float(row["prob"]) >= threshold) == predicts_positive
         ]
-        members.sort(key=lambda row: float(row["prob"]), reverse=predicts_positive)
-        chosen += [
-            GalleryItem(row["path"], category, int(row["label"]), float(row["prob"]), patients.get(row["path"], ""))
-            for row in members[:per_category]
-        ]
+        members.sort(key=lambda row: abs(float(row["prob"]) - threshold), reverse=True)
+        confident, rest = members[:per_category], members[per_category:]
+        borderline = rest[::-1][:per_category]
+        for selection, picked in (("confident", confident), ("borderline", borderline)):
+            for row in picked:
+                label, prob, patient = int(row["label"]), float(row["prob"]), patients.get(row["path"], "")
+                chosen.append(GalleryItem(row["path"], category, label, prob, patient, selection))
     return chosen
 
 
-def overlay(film_path: Path, cam: np.ndarray, aspect: str) -> Image.Image:
-    """The original film with the map in a perceptual colour scale on top."""
+def overlay(film_path: Path, cam: np.ndarray, aspect: str, caption: str = "") -> Image.Image:
+    """The original film with the map in a perceptual colour scale on top, and the caption in a band below
+    (not over the film), so a PNG shared on its own still says what it shows."""
     film = open_film(film_path).image
     film.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE), Image.Resampling.LANCZOS)
     heat = square_to_original(upsample(cam[None], OVERLAY_SIDE)[0], film.width, film.height, aspect)
     colours = colormaps["inferno"](np.clip(heat, 0.0, 1.0))[..., :3]
     grey = np.asarray(film, dtype=np.float32)[..., None] / 255.0
     blended = (1.0 - OVERLAY_ALPHA) * grey + OVERLAY_ALPHA * colours
-    return Image.fromarray((blended * 255).astype(np.uint8), mode="RGB")
+    image = Image.fromarray((blended * 255).astype(np.uint8), mode="RGB")
+    if not caption:
+        return image
+    font = ImageFont.load_default(size=CAPTION_FONT_SIZE)
+    lines = caption.splitlines()
+    width = max(image.width, *(int(font.getlength(line)) + 8 for line in lines))
+    captioned = Image.new("RGB", (width, image.height + CAPTION_LINE_HEIGHT * len(lines) + 4), "black")
+    captioned.paste(image, ((width - image.width) // 2, 0))
+    draw = ImageDraw.Draw(captioned)
+    for number, line in enumerate(lines):
+        draw.text((4, image.height + 2 + CAPTION_LINE_HEIGHT * number), line, fill="white", font=font)
+    return captioned
+
+
+def caption_for(item: GalleryItem, method: str, layer_name: str) -> str:
+    truth = "PNEUMONIA" if item.label == 1 else "NORMAL"
+    return (
+        f"{item.category} ({item.selection}): {truth}\np(PNEUMONIA) = {item.prob:.3f}\n"
+        f"patient {item.patient_id or '?'}\n{method} on {layer_name}"
+    )
 
 
 def write_gallery(
@@ -165,11 +191,14 @@ def write_gallery(
         tag = method.replace("+", "p")
         for index, (item, cam) in enumerate(zip(items, cams, strict=True)):
             file_name = f"{item.category}_{index:02d}_{tag}_{Path(item.path).stem}.png"
-            overlay(Path(item.path), cam, aspect).save(paths.gradcam_dir / file_name)
+            overlay(Path(item.path), cam, aspect, caption_for(item, method, layer_name)).save(
+                paths.gradcam_dir / file_name
+            )
             scores = {name: _finite(values[index]) for name, values in scores_by_method[method].items()}
             rows.append(
-                {"file": file_name, "source": item.path, "category": item.category, "label": item.label,
-                 "prob": item.prob, "patient_id": item.patient_id, "method": method, "layer": layer_name, **scores}
+                {"file": file_name, "source": item.path, "category": item.category, "selection": item.selection,
+                 "label": item.label, "prob": item.prob, "patient_id": item.patient_id, "method": method,
+                 "layer": layer_name, **scores}
             )  # fmt: skip
     write_csv(paths.gradcam_index, GRADCAM_COLUMNS, rows)
     logger.info("Grad-CAM gallery: %d overlays in %s", len(rows), paths.gradcam_dir)

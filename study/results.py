@@ -42,6 +42,7 @@ GRADCAM_COLUMNS: tuple[str, ...] = (
     "file",
     "source",
     "category",
+    "selection",
     "label",
     "prob",
     "patient_id",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from study.config import ModelConfig
 from study.errors import UserInputError
-from study.gradcam import GradCam, choose_gallery
+from study.gradcam import GalleryItem, GradCam, caption_for, choose_gallery, overlay
 from study.hypermodel import build_model
 
 
@@ -61,15 +64,34 @@ def test_unknown_layer_lists_valid_names(model: keras.Model) -> None:
         GradCam(model, "no_such_layer")
 
 
-def test_gallery_picks_the_most_confident_of_each_category() -> None:
+def test_gallery_picks_the_most_confident_then_the_borderline_films_of_each_category() -> None:
     rows = [
         {"path": "a", "label": "1", "prob": "0.95"}, {"path": "b", "label": "1", "prob": "0.7"},
+        {"path": "g", "label": "1", "prob": "0.55"}, {"path": "h", "label": "1", "prob": "0.8"},
         {"path": "c", "label": "1", "prob": "0.2"}, {"path": "d", "label": "0", "prob": "0.9"},
         {"path": "e", "label": "0", "prob": "0.1"}, {"path": "f", "label": "0", "prob": "0.3"},
     ]  # fmt: skip
     items = choose_gallery(rows, {"a": "train/p1"}, threshold=0.5, per_category=1)
-    assert [(item.category, item.path) for item in items] == [("TP", "a"), ("FP", "d"), ("FN", "c"), ("TN", "e")]
+    assert [(item.category, item.selection, item.path) for item in items] == [
+        ("TP", "confident", "a"), ("TP", "borderline", "g"),
+        ("FP", "confident", "d"),
+        ("FN", "confident", "c"),
+        ("TN", "confident", "e"), ("TN", "borderline", "f"),
+    ]  # fmt: skip
     assert items[0].patient_id == "train/p1"
+
+
+def test_overlay_carries_its_caption_below_the_film(tmp_path: Path) -> None:
+    film = tmp_path / "film.png"
+    Image.fromarray(np.full((200, 240), 90, np.uint8)).save(film)
+    item = GalleryItem(str(film), "FN", 1, 0.31, "person7", "borderline")
+    plain = overlay(film, np.ones((2, 2), np.float32), "squash")
+    captioned = overlay(film, np.ones((2, 2), np.float32), "squash", caption_for(item, "gradcam++", "out_relu"))
+    assert captioned.width >= plain.width and captioned.height > plain.height
+    band = np.asarray(captioned)[plain.height :]
+    assert band.max() > 200, "white text drawn in the band"
+    assert "FN (borderline)" in caption_for(item, "gradcam++", "out_relu")
+    assert "person7" in caption_for(item, "gradcam++", "out_relu")
 
 
 def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray) -> None:

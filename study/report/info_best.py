@@ -178,6 +178,7 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
             method=r.get("method", ""),
             layer=r.get("layer", ""),
             border_share=as_float(r.get("border_share")),
+            selection=r.get("selection", ""),
         )
         for r in read_csv(paths.gradcam_index)
     ]

@@ -208,6 +208,7 @@ class GradcamImage:
     method: str
     layer: str
     border_share: float | None = None
+    selection: str = ""
 
 
 @dataclass(frozen=True)
