@@ -101,6 +101,12 @@ def _run_started() -> float:
     return now - (now_wall - started_wall)
 
 
+def _search_deadline(cfg: StudyConfig) -> Deadline:
+    """The search's share of this run's time budget, counted from the run's start."""
+    budget = cfg.budget.seconds
+    return Deadline.after(None if budget is None else budget * cfg.budget.search_share, _run_started())
+
+
 def _study_defining(config: dict[str, Any]) -> dict[str, Any]:
     """The config without the time budget: a resumed run may have more or less of the night left."""
     return {section: values for section, values in json.loads(json.dumps(config)).items() if section != "budget"}
@@ -176,16 +182,14 @@ def run_worker(request: StudyRequest) -> dict[str, Any]:
     _check_same_study(paths, request.cfg, str(manifest["data_source"]), manifest)
     cfg = request.cfg
     arrays = load_training_arrays(paths, cfg.space.resolutions, cfg.data.aspect, request.cache_dir)
-    budget = cfg.budget.seconds
-    deadline = Deadline.after(None if budget is None else budget * cfg.budget.search_share, _run_started())
-    run_search(cfg, arrays, paths, deadline, request.role)
+    run_search(cfg, arrays, paths, _search_deadline(cfg), request.role)
     logger.info("worker %s: the chief has no more trials; done", request.role.tuner_id)
     return {}
 
 
 def run_study(request: StudyRequest) -> dict[str, Any]:
     """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
-    run_started = _run_started()  # the time budget counts from here, data stage included
+    deadline = _search_deadline(request.cfg)  # the time budget counts from here, data stage included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())
@@ -205,8 +209,6 @@ def run_study(request: StudyRequest) -> dict[str, Any]:
         check_model_settings(request.cfg.model, request.cfg.space.resolutions, request.cfg.gradcam.layer)
     write_json(paths.config, request.cfg.to_dict())
     write_json(paths.manifest, manifest)
-    budget = request.cfg.budget.seconds
-    deadline = Deadline.after(None if budget is None else budget * request.cfg.budget.search_share, run_started)
     ctx = StageContext(request, paths, request.data_path or Path(), deadline)
     if request.data_path is None and any(s in request.stages for s in STAGE_FUNCTIONS if s != "report"):
         ctx = replace(ctx, data_path=_demo_data(ctx))  # generated once; regenerated if the cache was wiped

@@ -137,6 +137,7 @@ def test_gradcam_grouped_by_category(full_data: ReportData) -> None:
     [
         ("running", (), "No test metrics yet: the evaluate stage has not run (best/test_metrics.json is missing)."),
         ("stopped", (), "No test metrics: the study stopped before the evaluate stage ran (best/test_metrics.json"),
+        ("interrupted", (), "No test metrics: the study was interrupted before the evaluate stage ran (best/test_"),
         ("complete", ("evaluate",), "No test metrics: the evaluate stage finished but best/test_metrics.json"),
     ],
 )

@@ -212,8 +212,9 @@ def missing_sentence(what: str, stage: str | None, path: Path, root: Path, run: 
         return f"No {what}: {rel} is missing."
     if stage in run.stages_done:
         return f"No {what}: the {stage} stage finished but {rel} is missing."
-    if run.status in ("failed", "stopped"):
-        return f"No {what}: the study {run.status} before the {stage} stage ran ({rel} is missing)."
+    ended = {"failed": "failed", "interrupted": "was interrupted", "stopped": "stopped"}.get(run.status)
+    if ended:
+        return f"No {what}: the study {ended} before the {stage} stage ran ({rel} is missing)."
     return f"No {what} yet: the {stage} stage has not run ({rel} is missing)."
 
 
