@@ -22,7 +22,7 @@ from study.budget import parse_duration
 from study.config import builtin_config_path, load_config
 from study.data.cache import default_cache_dir
 from study.distributed import Role, export_role, resolve_role
-from study.errors import NotAvailableYetError, UserInputError
+from study.errors import UserInputError
 from study.results import STAGES, ResultsFormatError, ResultsPaths
 
 logger = logging.getLogger("study")
@@ -61,10 +61,6 @@ def _stages(text: str, prepare_only: bool) -> tuple[str, ...]:
     unknown = [stage for stage in stages if stage not in STAGES]
     if unknown:
         raise UserInputError(f"--stages {text}: unknown stage {unknown[0]!r} (expected names from {','.join(STAGES)})")
-    if "ablation" in stages and text != ",".join(STAGES):  # asked for by name, not just part of the default
-        raise NotAvailableYetError(
-            "--stages ablation is not available yet (issue 'Ablation tables a reviewer accepts')"
-        )
     return stages
 
 

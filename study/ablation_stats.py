@@ -48,8 +48,9 @@ class DelongResult:
     p: float
 
 
-def seed_interval(values: Sequence[float], confidence: float) -> Interval:
-    """Student-t interval of the mean over seeds: with 2-3 seeds it is wide, and honestly so."""
+def seed_interval(values: Sequence[float], confidence: float, bounds: tuple[float, float] | None = None) -> Interval:
+    """Student-t interval of the mean over seeds: with 2-3 seeds it is wide, and honestly so. `bounds` cuts
+    it to a metric's range (an AUC interval reaching 1.3 says only "up to 1")."""
     sample = np.asarray(values, dtype=float)
     n = sample.size
     mean = float(sample.mean()) if n else math.nan
@@ -57,22 +58,32 @@ def seed_interval(values: Sequence[float], confidence: float) -> Interval:
         return Interval(n, mean, math.nan, math.nan, math.nan)
     sd = float(sample.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
-    return Interval(n, mean, sd, mean - half, mean + half)
+    low, high = _clip(mean - half, mean + half, bounds)
+    return Interval(n, mean, sd, low, high)
 
 
-def paired_delta(variant: Sequence[float], reference: Sequence[float], confidence: float) -> PairedDelta:
+def _clip(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
+    return (low, high) if bounds is None else (max(low, bounds[0]), min(high, bounds[1]))
+
+
+def paired_delta(
+    variant: Sequence[float],
+    reference: Sequence[float],
+    confidence: float,
+    bounds: tuple[float, float] | None = None,
+) -> PairedDelta:
     """Per-seed differences (same seed, same split, same data order): a paired t interval and test.
-    Identical differences across seeds give a zero-width interval and p = 0 (or 1 when they are all 0)."""
+    Identical differences (common for accuracy on a small test set) have no spread to estimate an interval
+    from: the interval and p are then NaN rather than a zero-width certainty that two runs cannot give."""
     differences = np.asarray(variant, dtype=float) - np.asarray(reference, dtype=float)
     n = differences.size
     mean = float(differences.mean()) if n else math.nan
-    if n < 2:
+    if n < 2 or np.allclose(differences, differences[0], rtol=0.0, atol=1e-12):
         return PairedDelta(n, mean, math.nan, math.nan, math.nan)
-    if np.allclose(differences, differences[0], rtol=0.0, atol=1e-15):
-        return PairedDelta(n, mean, mean, mean, 1.0 if mean == 0 else 0.0)
     result = stats.ttest_rel(variant, reference)
     interval = result.confidence_interval(confidence)
-    return PairedDelta(n, mean, float(interval.low), float(interval.high), float(result.pvalue))
+    low, high = _clip(float(interval.low), float(interval.high), bounds)
+    return PairedDelta(n, mean, low, high, float(result.pvalue))
 
 
 def _midrank_components(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ THRESHOLD_RULES = ("youden", "f1", "fixed")
 CAM_METHODS = ("gradcam", "gradcam++")
 PRECISIONS = ("auto", "mixed_float16", "float32")
 XLA_MODES = ("auto", "on", "off")
+FACTORS = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting")
 
 
 @dataclass(frozen=True)
@@ -116,17 +117,46 @@ class SearchConfig:
 class BudgetConfig:
     time: str
     search_share: float
+    ablation_share: float
     memory_share: float
 
     def __post_init__(self) -> None:
         parse_duration(self.time, "budget.time")
         _require(0.1 <= self.search_share <= 1.0, "budget.search_share", "a share between 0.1 and 1")
+        _require(
+            0.0 <= self.ablation_share <= 1.0 - self.search_share,
+            "budget.ablation_share",
+            f"a share between 0 and 1 - budget.search_share ({1.0 - self.search_share:g})",
+        )
         _require(0.0 < self.memory_share <= 0.9, "budget.memory_share", "a share of the RAM in (0, 0.9]")
 
     @property
     def seconds(self) -> float | None:
         """The whole run's wall-clock budget in seconds; None for no limit."""
         return parse_duration(self.time, "budget.time")
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    seeds: int
+    factors: tuple[str, ...]
+    resolution: tuple[int, ...]
+    augmentation: tuple[float, ...]
+    dropout: tuple[float, ...]
+    unfrozen_layers: tuple[int, ...]
+    class_weighting: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _require(self.seeds >= 2, "ablation.seeds", "at least 2 (a spread needs two runs)")
+        _require(set(self.factors) <= set(FACTORS), "ablation.factors", f"names of {FACTORS}")
+        _require(len(set(self.factors)) == len(self.factors), "ablation.factors", "each factor once")
+        _require(all(r >= 32 for r in self.resolution), "ablation.resolution", "sizes of at least 32 px")
+        _require(all(0.0 <= s <= 1.0 for s in self.augmentation), "ablation.augmentation", "strengths in [0, 1]")
+        _require(all(0.0 <= d < 1.0 for d in self.dropout), "ablation.dropout", "rates in [0, 1)")
+        _require(all(n >= -1 for n in self.unfrozen_layers), "ablation.unfrozen_layers", "counts >= 0, or -1")
+        _require(
+            set(self.class_weighting) <= set(CLASS_WEIGHTINGS), "ablation.class_weighting", f"of {CLASS_WEIGHTINGS}"
+        )
 
 
 @dataclass(frozen=True)
@@ -168,6 +198,7 @@ class StudyConfig:
     space: SpaceConfig
     search: SearchConfig
     budget: BudgetConfig
+    ablation: AblationConfig
     evaluate: EvaluateConfig
     gradcam: GradcamConfig
 

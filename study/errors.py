@@ -13,7 +13,3 @@ class ConfigError(UserInputError):
 
 class DataLayoutError(UserInputError):
     """A --data path that does not hold the expected Kaggle layout."""
-
-
-class NotAvailableYetError(UserInputError):
-    """A documented flag whose implementation has not landed yet: refused, never silently ignored."""

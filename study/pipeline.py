@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 SYNTHETIC_SOURCE = "synthetic demo"
 RUN_STARTED_VARIABLE = "CHEST_XRAY_STUDY_RUN_STARTED"
 MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
-NOT_AVAILABLE_YET = {"ablation": "ablation reruns arrive with the issue 'Ablation tables a reviewer accepts'"}
+OPTIONAL_STAGES = ("ablation",)  # no later stage reads it, so --stages may leave it out
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
 
 
@@ -53,6 +53,7 @@ class StageContext:
     paths: ResultsPaths
     data_path: Path
     search_deadline: Deadline
+    ablation_deadline: Deadline
 
 
 def _now() -> str:
@@ -101,15 +102,25 @@ def _run_started() -> float:
     return now - (now_wall - started_wall)
 
 
-def _search_deadline(cfg: StudyConfig) -> Deadline:
-    """The search's share of this run's time budget, counted from the run's start."""
+def _budget_deadline(cfg: StudyConfig, share: float) -> Deadline:
+    """The end of a share of this run's time budget, counted from the run's start."""
     budget = cfg.budget.seconds
-    return Deadline.after(None if budget is None else budget * cfg.budget.search_share, _run_started())
+    return Deadline.after(None if budget is None else budget * share, _run_started())
+
+
+def _search_deadline(cfg: StudyConfig) -> Deadline:
+    return _budget_deadline(cfg, cfg.budget.search_share)
+
+
+def _ablation_deadline(cfg: StudyConfig) -> Deadline:
+    """The search's and the ablation's shares together: time the search left unused goes to the ablation."""
+    return _budget_deadline(cfg, cfg.budget.search_share + cfg.budget.ablation_share)
 
 
 def _study_defining(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without the time budget: a resumed run may have more or less of the night left."""
-    return {section: values for section, values in json.loads(json.dumps(config)).items() if section != "budget"}
+    """The config without the time budget and the ablation's extent: a resumed run may have more or less of
+    the night left, and may ask for more seeds or factors (finished runs are kept; each is one variant, seed)."""
+    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in ("budget", "ablation")}
 
 
 def _demo_data(ctx: StageContext) -> Path:
@@ -128,6 +139,7 @@ def _stage_data(ctx: StageContext) -> str | None:
 def _stage_search(ctx: StageContext) -> str | None:
     from study.data.prepare import load_training_arrays
     from study.search import run_search
+    from study.search_effects import write_search_effects
 
     cfg, role = ctx.request.cfg, ctx.request.role
     # The chief trains nothing (it needs the model's shape only), so it loads no arrays.
@@ -136,7 +148,9 @@ def _stage_search(ctx: StageContext) -> str | None:
         if role.is_chief
         else load_training_arrays(ctx.paths, cfg.space.resolutions, cfg.data.aspect, ctx.request.cache_dir)
     )
-    return run_search(cfg, arrays, ctx.paths, ctx.search_deadline, role).stopped
+    outcome = run_search(cfg, arrays, ctx.paths, ctx.search_deadline, role)
+    write_search_effects(ctx.paths, cfg.evaluate.confidence, cfg.search.seed)
+    return outcome.stopped
 
 
 def _stage_evaluate(ctx: StageContext) -> str | None:
@@ -144,6 +158,12 @@ def _stage_evaluate(ctx: StageContext) -> str | None:
 
     evaluate_best_model(ctx.request.cfg, ctx.paths, ctx.request.cache_dir)
     return None
+
+
+def _stage_ablation(ctx: StageContext) -> str | None:
+    from study.ablation import run_ablation
+
+    return run_ablation(ctx.request.cfg, ctx.paths, ctx.request.cache_dir, ctx.ablation_deadline)
 
 
 def _stage_gradcam(ctx: StageContext) -> str | None:
@@ -165,6 +185,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageContext], str | None]] = {
     "data": _stage_data,
     "search": _stage_search,
     "evaluate": _stage_evaluate,
+    "ablation": _stage_ablation,
     "gradcam": _stage_gradcam,
     "report": _stage_report,
 }
@@ -189,7 +210,7 @@ def run_worker(request: StudyRequest) -> dict[str, Any]:
 
 def run_study(request: StudyRequest) -> dict[str, Any]:
     """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
-    deadline = _search_deadline(request.cfg)  # the time budget counts from here, data stage included
+    deadlines = _search_deadline(request.cfg), _ablation_deadline(request.cfg)  # counted from here, data included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())
@@ -209,15 +230,12 @@ def run_study(request: StudyRequest) -> dict[str, Any]:
         check_model_settings(request.cfg.model, request.cfg.space.resolutions, request.cfg.gradcam.layer)
     write_json(paths.config, request.cfg.to_dict())
     write_json(paths.manifest, manifest)
-    ctx = StageContext(request, paths, request.data_path or Path(), deadline)
+    ctx = StageContext(request, paths, request.data_path or Path(), *deadlines)
     if request.data_path is None and any(s in request.stages for s in STAGE_FUNCTIONS if s != "report"):
         ctx = replace(ctx, data_path=_demo_data(ctx))  # generated once; regenerated if the cache was wiped
     try:
         for stage in STAGES:
             if stage not in request.stages:
-                continue
-            if stage in NOT_AVAILABLE_YET:
-                logger.info("stage %s: not available yet (%s)", stage, NOT_AVAILABLE_YET[stage])
                 continue
             if stage in manifest["stages_done"] and stage != "report":
                 logger.info("stage %s: already done in %s, skipping", stage, paths.root)
@@ -232,8 +250,8 @@ def run_study(request: StudyRequest) -> dict[str, Any]:
                 write_json(paths.manifest, manifest)
             started = time.monotonic()
             stopped = STAGE_FUNCTIONS[stage](ctx)
-            if stopped:
-                manifest["stopped"] = stopped
+            if stopped:  # several stages may stop short (search, ablation): keep every reason
+                manifest["stopped"] = "; ".join(filter(None, (manifest.get("stopped"), stopped)))
             manifest["stage_seconds"][stage] = round(time.monotonic() - started, 1)
             if stage not in manifest["stages_done"]:
                 manifest["stages_done"].append(stage)
@@ -256,9 +274,10 @@ def run_study(request: StudyRequest) -> dict[str, Any]:
 def _check_stage_order(requested: tuple[str, ...], done: list[str]) -> None:
     """Each stage reads what the earlier ones wrote, so they must be done or run now; the report alone
     works on any partial study. Checked before any work, so a wrong --stages costs nothing."""
-    available = [stage for stage in STAGES if stage not in NOT_AVAILABLE_YET and stage != "report"]
+    available = [stage for stage in STAGES if stage != "report"]
     for stage in (s for s in available if s in requested):
-        missing = [s for s in available[: available.index(stage)] if s not in done and s not in requested]
+        earlier = [s for s in available[: available.index(stage)] if s not in OPTIONAL_STAGES]
+        missing = [s for s in earlier if s not in done and s not in requested]
         if missing:
             raise UserInputError(
                 f"--stages: stage {stage} needs stage {missing[0]} done first in this --results folder; "
@@ -272,5 +291,5 @@ def _final_status(manifest: dict[str, Any]) -> str:
     so no reader mistakes it for a study still running."""
     if manifest.get("stopped"):
         return "stopped"
-    needed = [stage for stage in STAGES if stage not in NOT_AVAILABLE_YET and stage != "report"]
+    needed = [stage for stage in STAGES if stage != "report"]
     return "complete" if all(stage in manifest["stages_done"] for stage in needed) else "partial"

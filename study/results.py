@@ -38,6 +38,51 @@ TRIAL_BASE_COLUMNS: tuple[str, ...] = (
 TRIAL_METRIC_COLUMNS: tuple[str, ...] = ("val_auc", "val_loss", "val_accuracy", "auc", "loss")
 HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "loss", "auc", "accuracy", "val_loss", "val_auc", "val_accuracy")
 PREDICTION_COLUMNS: tuple[str, ...] = ("split", "path", "label", "prob")
+ABLATION_HP_COLUMNS: tuple[str, ...] = (
+    "hp_resolution",
+    "hp_augmentation",
+    "hp_dropout",
+    "hp_unfrozen_layers",
+    "hp_class_weighting",
+    "hp_learning_rate",
+)
+ABLATION_METRICS: tuple[str, ...] = ("val_auc", "test_auc", "test_accuracy", "test_sensitivity", "test_specificity")
+ABLATION_RUN_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "variant",
+    "factor",
+    "level",
+    "seed",
+    "status",
+    "epochs",
+    "best_epoch",
+    "seconds",
+    "threshold",
+    *ABLATION_METRICS,
+    *ABLATION_HP_COLUMNS,
+    "error",
+)
+ABLATION_SUMMARY_COLUMNS: tuple[str, ...] = (
+    "variant",
+    "factor",
+    "level",
+    "metric",
+    "n",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "delta_n",
+    "delta_mean",
+    "delta_ci_low",
+    "delta_ci_high",
+    "delta_p",
+    "delong_z",
+    "delong_p",
+    "mark",
+)
+FACTOR_EFFECT_COLUMNS: tuple[str, ...] = ("factor", "level", "epochs", "n", "mean", "ci_low", "ci_high")
+IMPORTANCE_COLUMNS: tuple[str, ...] = ("factor", "importance", "importance_sd", "n_trials", "method")
 GRADCAM_COLUMNS: tuple[str, ...] = (
     "file",
     "source",
@@ -143,6 +188,36 @@ class ResultsPaths:
     @property
     def predictions_csv(self) -> Path:
         return self.best_dir / "predictions.csv"
+
+    @property
+    def factor_effects(self) -> Path:
+        return self.search_dir / "factor_effects.csv"
+
+    @property
+    def importance(self) -> Path:
+        return self.search_dir / "importance.csv"
+
+    @property
+    def ablation_dir(self) -> Path:
+        return self.root / "ablation"
+
+    @property
+    def ablation_plan(self) -> Path:
+        return self.ablation_dir / "plan.json"
+
+    @property
+    def ablation_runs(self) -> Path:
+        return self.ablation_dir / "runs.csv"
+
+    @property
+    def ablation_summary(self) -> Path:
+        return self.ablation_dir / "summary.csv"
+
+    def ablation_predictions(self, run_id: str) -> Path:
+        return self.ablation_dir / "predictions" / f"{run_id}.csv"
+
+    def ablation_table(self, suffix: str) -> Path:
+        return self.ablation_dir / "tables" / f"ablation.{suffix}"
 
     @property
     def gradcam_dir(self) -> Path:

@@ -110,12 +110,11 @@ class SearchLedger:
         self.started: dict[str, float] = {}
         self.seconds: dict[str, str] = {}
         self.memory: dict[str, str] = {}
-        for row in _existing_rows(paths):
+        rows = _existing_rows(paths)
+        for row in rows:
             self.seconds[row["trial_id"]] = row["seconds"]
             self.memory[row["trial_id"]] = row.get("rss_mb", "")
-            if row["status"] == "COMPLETED" and row["seconds"]:
-                epochs = int(row["epochs"]) - int(row["initial_epoch"] or 0)
-                clock.record(int(row[HP_PREFIX + "resolution"]), epochs, float(row["seconds"]))
+        record_trial_times(clock, rows)
 
     def admit(self, oracle: DurableHyperbandOracle, trial: Trial, tuner_id: str) -> Refusal | None:
         """Refuse a trial whose estimate exceeds the time left; else log its progress line and start its clock."""
@@ -158,6 +157,24 @@ class SearchLedger:
             outcome = f"val AUC {trial.score:.4f}" if trial.status == "COMPLETED" else _last_line(trial.message)
             logger.info("trial [%s] %s in %s: %s", trial.trial_id, trial.status, format_duration(seconds), outcome)
         export_trials(oracle, self.paths, self.seconds, self.memory)
+
+
+def record_trial_times(clock: TrialClock, rows: list[dict[str, str]]) -> None:
+    """Teach the clock how long the finished trials of trials.csv really took."""
+    for row in rows:
+        if row["status"] == "COMPLETED" and row["seconds"]:
+            epochs = int(row["epochs"]) - int(row["initial_epoch"] or 0)
+            clock.record(int(row[HP_PREFIX + "resolution"]), epochs, float(row["seconds"]))
+
+
+def search_clock(cfg: StudyConfig, paths: ResultsPaths) -> TrialClock:
+    """After the search: the calibration (pixel units on a chief, which has none) corrected by every trial."""
+    if paths.calibration.exists():
+        clock = TrialClock(Calibration.from_dict(read_json(paths.calibration)))
+    else:
+        clock = TrialClock(Calibration.pixel_units(cfg.space.resolutions), in_seconds=False)
+    record_trial_times(clock, _existing_rows(paths))
+    return clock
 
 
 class StudyHyperband(keras_tuner.Hyperband):

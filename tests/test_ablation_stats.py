@@ -44,10 +44,15 @@ def test_paired_delta_by_hand() -> None:
 
 
 def test_paired_delta_pairs_by_seed_not_by_pooling() -> None:
-    """A constant shift is certain when paired, though the seeds' spread (0.1) is far larger than it."""
-    delta = paired_delta([0.71, 0.81, 0.91], [0.7, 0.8, 0.9], 0.95)
-    assert math.isclose(delta.low, 0.01, abs_tol=1e-9) and math.isclose(delta.high, 0.01, abs_tol=1e-9)
-    assert delta.p == 0.0
+    """A near-constant shift is clear when paired, though the seeds' spread (0.1) is far larger than it."""
+    delta = paired_delta([0.711, 0.809, 0.911], [0.7, 0.8, 0.9], 0.95)
+    assert 0.0 < delta.low < delta.mean < delta.high < 0.02 and delta.p < 0.01
+
+
+def test_paired_delta_without_spread_claims_no_interval() -> None:
+    """Two seeds that moved accuracy by the same film count: no spread, so no interval and no p."""
+    delta = paired_delta([0.65, 0.60], [0.80, 0.75], 0.95)
+    assert math.isclose(delta.mean, -0.15) and math.isnan(delta.low) and math.isnan(delta.p)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +90,8 @@ def test_delong_of_a_curve_with_itself_is_no_difference() -> None:
 def test_delong_needs_both_classes() -> None:
     with pytest.raises(ValueError, match="both classes"):
         delong_test(np.ones(4), np.arange(4.0), np.arange(4.0))
+
+
+def test_intervals_are_cut_to_the_metric_range() -> None:
+    interval = seed_interval([0.5, 0.9], 0.95, bounds=(0.0, 1.0))  # t(0.975, 1) = 12.7: 0.7 +- 2.54
+    assert interval.low == 0.0 and interval.high == 1.0 and math.isclose(interval.mean, 0.7)

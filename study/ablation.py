@@ -1,0 +1,227 @@
+"""The ablation reruns: each planned run trained from scratch with its own seed, thresholded on its own
+validation predictions, scored once on the test set, and written the moment it ends.
+
+A kill loses at most the run in progress: runs.csv and the run's predictions are written atomically when
+a run ends, and a rerun skips every run already in runs.csv. Between runs the process restarts itself when
+TensorFlow's memory has grown too far, as the search does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+import psutil
+
+from study.ablation_plan import AblationPlan, Run, Variant, plan_runs, variants
+from study.ablation_tables import write_tables
+from study.budget import Deadline, TrialClock, format_duration
+from study.config import StudyConfig
+from study.data.prepare import dataset_arrays, load_split_rows, load_training_arrays
+from study.data.split import SplitArrays
+from study.evaluate import choose_threshold, point_metrics
+from study.hypermodel import build_model, class_weights
+from study.labels import label_code
+from study.results import (
+    ABLATION_RUN_COLUMNS,
+    PREDICTION_COLUMNS,
+    ResultsPaths,
+    read_csv,
+    read_json,
+    write_csv,
+    write_json,
+)
+from study.search import FailOnNaN, restart_if_memory_above, search_clock
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeldOutFilms:
+    """Paths of the validation films (in the order of the training arrays) and the test films with their
+    labels and pixels per resolution: the test films are touched once per run, after its threshold is set."""
+
+    val_paths: list[str]
+    test_paths: list[str]
+    test_labels: np.ndarray
+    test_films: dict[int, np.ndarray]
+
+
+def best_epoch_budget(paths: ResultsPaths, trial_id: str) -> int:
+    """The best trial's full epoch budget (a Hyperband continuation counts its parent's epochs too)."""
+    row = next(row for row in read_csv(paths.trials_csv) if row["trial_id"] == trial_id)
+    return int(row["epochs"])
+
+
+def _finished(paths: ResultsPaths) -> dict[str, dict[str, str]]:
+    return {row["run_id"]: row for row in read_csv(paths.ablation_runs)} if paths.ablation_runs.exists() else {}
+
+
+def _train_run(
+    run: Run, epochs: int, arrays: SplitArrays, held_out: HeldOutFilms, cfg: StudyConfig
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One run: fit from scratch, keep the epoch with the best val AUC (as the search's checkpoint does),
+    threshold on this run's validation predictions, then the test films once."""
+    values = run.variant.values
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(run.seed)
+    model = build_model(
+        resolution=int(values["resolution"]),
+        augmentation=float(values["augmentation"]),
+        dropout=float(values["dropout"]),
+        unfrozen_layers=int(values["unfrozen_layers"]),
+        learning_rate=float(values["learning_rate"]),
+        model_cfg=cfg.model,
+    )
+    keep_best = keras.callbacks.EarlyStopping(
+        monitor="val_auc", mode="max", patience=epochs + 1, restore_best_weights=True
+    )  # never stops early; restores the best epoch's weights at the end
+    model.fit(
+        arrays.x_train,
+        arrays.y_train,
+        batch_size=cfg.search.batch_size,
+        epochs=epochs,
+        validation_data=(arrays.x_val, arrays.y_val),
+        class_weight=class_weights(arrays.y_train, str(values["class_weighting"])),
+        shuffle=True,
+        verbose=0,
+        callbacks=[keep_best, FailOnNaN()],
+    )
+    batch = cfg.search.batch_size
+    val_probs = model.predict(arrays.x_val, batch_size=batch, verbose=0).ravel().astype(float)
+    threshold = choose_threshold(arrays.y_val, val_probs, cfg.evaluate.threshold_rule)
+    test_films = held_out.test_films[int(values["resolution"])]
+    test_probs = model.predict(test_films, batch_size=batch, verbose=0).ravel().astype(float)
+    val_metrics = point_metrics(arrays.y_val, val_probs, threshold)
+    test_metrics = point_metrics(held_out.test_labels, test_probs, threshold)
+    row = {
+        "status": "ok",
+        "best_epoch": keep_best.best_epoch + 1,
+        "threshold": threshold,
+        "val_auc": val_metrics["auc"],
+        **{f"test_{name}": test_metrics[name] for name in ("auc", "accuracy", "sensitivity", "specificity")},
+    }
+    predictions = [
+        {"split": split, "path": path, "label": int(label), "prob": float(prob)}
+        for split, split_paths, labels, probs in (
+            ("val", held_out.val_paths, arrays.y_val, val_probs),
+            ("test", held_out.test_paths, held_out.test_labels, test_probs),
+        )
+        for path, label, prob in zip(split_paths, labels, probs, strict=True)
+    ]
+    return row, predictions
+
+
+def _run_row(run: Run, epochs: int) -> dict[str, Any]:
+    values = run.variant.values
+    return {
+        "run_id": run.run_id,
+        "variant": run.variant.name,
+        "factor": run.variant.factor or "",
+        "level": "" if run.variant.factor is None else run.variant.level,
+        "seed": run.seed,
+        "epochs": epochs,
+        **{f"hp_{name}": values[name] for name in
+           ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting", "learning_rate")},
+    }  # fmt: skip
+
+
+def _load_arrays(
+    cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, resolutions: list[int]
+) -> tuple[dict[int, SplitArrays], HeldOutFilms]:
+    training = load_training_arrays(paths, resolutions, cfg.data.aspect, cache_dir)
+    decoded = dataset_arrays(paths, resolutions, cfg.data.aspect, cache_dir)
+    val_paths = [row["path"] for row in load_split_rows(paths, "val")]
+    test_rows = load_split_rows(paths, "test")
+    test_paths = [row["path"] for row in test_rows]
+    return training, HeldOutFilms(
+        val_paths,
+        test_paths,
+        np.array([label_code(row["label"]) for row in test_rows]),
+        {size: decoded.take(size, test_paths) for size in resolutions},
+    )
+
+
+def _log_plan(plan: AblationPlan, epochs: int, variant_count: int) -> None:
+    if not plan.runs:
+        logger.warning("ablation: %s", "; ".join(plan.skipped) or "no variant to run")
+        return
+    logger.info(
+        "Ablation plan: %d variants x %d seeds = %d runs of %d epochs, about %s (ablation/plan.json)",
+        variant_count, plan.seeds, len(plan.runs), epochs, format_duration(plan.estimate_seconds),
+    )  # fmt: skip
+    for note in plan.skipped:
+        logger.info("ablation: %s", note)
+
+
+def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline) -> str | None:
+    """Plan (inside the budget), run what is not in runs.csv yet, then write summary.csv and the tables.
+    Returns why the ablation stopped short of its plan, or None."""
+    best = read_json(paths.best_hyperparameters)
+    epochs = best_epoch_budget(paths, best["trial_id"])
+    clock: TrialClock = search_clock(cfg, paths)
+
+    def estimate(variant: Variant) -> float:
+        return clock.estimate(int(variant.values["resolution"]), epochs) if clock.knows_time else 0.0
+
+    finished = _finished(paths)
+    plan = plan_runs(variants(best["values"], cfg), cfg, set(finished), estimate, deadline.left())
+    _log_plan(plan, epochs, len({run.variant.name for run in plan.runs}))
+    stopped = plan.refused
+    pending = [run for run in plan.runs if run.run_id not in finished]
+    if pending:
+        training, held_out = _load_arrays(
+            cfg, paths, cache_dir, sorted({int(run.variant.values["resolution"]) for run in pending})
+        )
+        memory_limit_mb = cfg.budget.memory_share * psutil.virtual_memory().total / 2**20
+        for index, run in enumerate(pending):
+            needed, left = estimate(run.variant), deadline.left()
+            if needed > left:
+                stopped = (
+                    f"ablation stopped by the time budget before {len(pending) - index} of {len(plan.runs)} runs "
+                    f"(the next needs about {format_duration(needed)}, {format_duration(left)} left)"
+                )
+                break
+            if index:
+                restart_if_memory_above(memory_limit_mb)
+            finished[run.run_id] = _execute(run, epochs, training, held_out, cfg, paths, plan, len(finished) + 1)
+            write_csv(paths.ablation_runs, ABLATION_RUN_COLUMNS, [finished[r.run_id] for r in plan.runs
+                                                                   if r.run_id in finished])  # fmt: skip
+            if finished[run.run_id]["status"] == "ok":
+                clock.record(int(run.variant.values["resolution"]), epochs, float(finished[run.run_id]["seconds"]))
+    if stopped:
+        plan = replace(plan, skipped=(*plan.skipped, stopped))
+    write_json(paths.ablation_plan, plan.to_dict(epochs))
+    if finished:
+        write_tables(paths, cfg)
+    return stopped
+
+
+def _execute(
+    run: Run, epochs: int, training: dict[int, SplitArrays], held_out: HeldOutFilms, cfg: StudyConfig,
+    paths: ResultsPaths, plan: AblationPlan, number: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Train one run, write its predictions, and return its runs.csv row (a failed run says why)."""
+    resolution = int(run.variant.values["resolution"])
+    logger.info("ablation run %d/%d [%s] %d epochs @ %d px", number, len(plan.runs), run.run_id, epochs, resolution)
+    started = time.monotonic()
+    try:
+        outcome, predictions = _train_run(run, epochs, training[resolution], held_out, cfg)
+    except keras_tuner.errors.FailedTrialError as error:
+        outcome, predictions = {"status": "failed", "error": str(error)}, []
+    seconds = time.monotonic() - started
+    if predictions:
+        write_csv(paths.ablation_predictions(run.run_id), PREDICTION_COLUMNS, predictions)
+    row = {**_run_row(run, epochs), **outcome, "seconds": round(seconds, 1)}
+    logger.info(
+        "ablation run [%s] %s in %s%s", run.run_id, row["status"], format_duration(seconds),
+        f": val AUC {row['val_auc']:.4f}, test AUC {row['test_auc']:.4f}" if row["status"] == "ok" else
+        f": {row.get('error')}",
+    )  # fmt: skip
+    return {key: str(value) if not isinstance(value, str) else value for key, value in row.items()}
