@@ -46,6 +46,8 @@ def factor_effects(rows: Sequence[Mapping[str, str]], confidence: float) -> list
     dropouts = [float(row[HP_PREFIX + "dropout"]) for row in completed]
     effects = []
     for factor in FACTORS:
+        if len({row[HP_PREFIX + factor] for row in completed}) < 2:
+            continue  # one level searched (or tried): nothing to compare
         groups: dict[tuple[int, str], list[float]] = {}
         for row in completed:
             value = row[HP_PREFIX + factor]

@@ -13,12 +13,17 @@ import numpy as np
 from PIL import Image
 
 from study.results import (
+    ABLATION_RUN_COLUMNS,
+    ABLATION_SUMMARY_COLUMNS,
+    FACTOR_EFFECT_COLUMNS,
     GRADCAM_COLUMNS,
     HISTORY_COLUMNS,
+    IMPORTANCE_COLUMNS,
     PREDICTION_COLUMNS,
     SKIPPED_COLUMNS,
     SPLIT_COLUMNS,
     ResultsPaths,
+    atomic_write_text,
     new_manifest,
     trial_columns,
     write_csv,
@@ -57,6 +62,14 @@ METRICS = {
 CONFUSION = {"tn": 202, "fp": 32, "fn": 23, "tp": 367}
 THRESHOLD = 0.412
 GRADCAM_CATEGORIES = ("TP", "FP", "FN", "TN")
+# variant -> (table label, test AUC cell, delta cell, unrounded delta and its CI)
+ABLATION = {
+    "best": ("Best configuration", "0.951 [0.932, 0.970]", "reference", None),
+    "unfrozen_layers=0": ("unfrozen layers = 0 (frozen)", "0.902 [0.880, 0.924]", "-0.049 [-0.061, -0.037]*†",
+                          (-0.049, -0.061, -0.037)),
+    "dropout=0.5": ("dropout = 0.5", "0.949 [0.921, 0.977]", "-0.002 [n/a]", (-0.002, None, None)),
+}  # fmt: skip
+ABLATION_SKIPPED = "resolution: left out by the time budget (priority 5 in ablation.factors)"
 DONE = ("data", "search", "evaluate", "ablation", "gradcam")
 
 
@@ -101,6 +114,7 @@ def write_fixture(root: Path, *, partial: bool = False, tag: str = "", config_na
     _write_search(paths, tag, TRIALS[:2] if partial else TRIALS)
     if not partial:
         _write_best(paths, tag)
+        _write_ablation(paths, tag)
         _write_gradcam(paths, tag)
     return paths
 
@@ -200,6 +214,51 @@ def _write_search(paths: ResultsPaths, tag: str, trials: tuple[tuple[str, float 
             ]
             write_csv(paths.history_csv(trial_id), HISTORY_COLUMNS, history)
     write_csv(paths.trials_csv, trial_columns(["alpha", "learning_rate", "optimizer"]), rows)
+    write_csv(
+        paths.factor_effects,
+        FACTOR_EFFECT_COLUMNS,
+        [
+            {"factor": "augmentation", "level": f"0.0{tag}", "epochs": 3, "n": 4, "mean": 0.8, "ci_low": 0.7,
+             "ci_high": 0.9},
+            {"factor": "augmentation", "level": "1.0", "epochs": 3, "n": 1, "mean": 0.6, "ci_low": None,
+             "ci_high": None},
+        ],
+    )  # fmt: skip
+    write_csv(
+        paths.importance,
+        IMPORTANCE_COLUMNS,
+        [{"factor": name, "importance": share, "importance_sd": 0.05, "n_trials": 12, "method": f"forest{tag}"}
+         for name, share in (("epochs", 0.25), ("augmentation", 0.75))],
+    )  # fmt: skip
+
+
+def _write_ablation(paths: ResultsPaths, tag: str) -> None:
+    """Two variants beside the best, 3 seeds, one factor left out by the budget."""
+    runs = [
+        {"run_id": f"{variant}_seed{seed}", "variant": variant, "seed": seed, "status": "ok", "epochs": 9}
+        for variant in ABLATION
+        for seed in (1, 2, 3)
+    ]
+    write_csv(paths.ablation_runs, ABLATION_RUN_COLUMNS, runs)
+    write_json(
+        paths.ablation_plan,
+        {"seeds": 3, "factors": ["unfrozen_layers", "dropout"], "epochs": 9, "variants": list(ABLATION),
+         "runs": [run["run_id"] for run in runs], "skipped": [ABLATION_SKIPPED + tag], "refused": None},
+    )  # fmt: skip
+    summary = [
+        {"variant": variant, "metric": "test_auc", "n": 3, "delta_mean": delta[0], "delta_ci_low": delta[1],
+         "delta_ci_high": delta[2]} if delta else {"variant": variant, "metric": "test_auc", "n": 3}
+        for variant, (_label, _cell, _delta_cell, delta) in ABLATION.items()
+    ]  # fmt: skip
+    write_csv(paths.ablation_summary, ABLATION_SUMMARY_COLUMNS, summary)
+    write_csv(
+        paths.ablation_table("csv"),
+        ["variant", "label", "seeds", "test_auc", "d_test_auc", "caption"],
+        [{"variant": variant, "label": label + tag, "seeds": 3, "test_auc": cell, "d_test_auc": delta_cell,
+          "caption": f"Protocol caption{tag}."} for variant, (label, cell, delta_cell, _) in ABLATION.items()],
+    )  # fmt: skip
+    for suffix in ("md", "tex"):
+        atomic_write_text(paths.ablation_table(suffix), f"table{tag}\n")
 
 
 def _write_best(paths: ResultsPaths, tag: str) -> None:

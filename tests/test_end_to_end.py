@@ -21,7 +21,7 @@ def test_the_study_completes_with_every_stage_written(smoke: SmokeRun) -> None:
     paths, completed = smoke.paths, smoke.completed
     manifest = json.loads(paths.manifest.read_text())
     assert manifest["status"] == "complete"
-    assert manifest["stages_done"] == ["data", "search", "evaluate", "gradcam", "report"]
+    assert manifest["stages_done"] == ["data", "search", "evaluate", "ablation", "gradcam", "report"]
     assert str(paths.report.resolve()) in completed.stdout
     for path in (
         paths.config,
@@ -33,6 +33,14 @@ def test_the_study_completes_with_every_stage_written(smoke: SmokeRun) -> None:
         paths.threshold,
         paths.test_metrics,
         paths.predictions_csv,
+        paths.factor_effects,
+        paths.importance,
+        paths.ablation_plan,
+        paths.ablation_runs,
+        paths.ablation_summary,
+        paths.ablation_table("md"),
+        paths.ablation_table("tex"),
+        paths.ablation_table("csv"),
         paths.gradcam_index,
         paths.run_log,
     ):

@@ -10,7 +10,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from report_fixture import BEST_TRIAL_ID, CONFUSION, METRICS, fixture_predictions, write_fixture
+from report_fixture import (
+    ABLATION,
+    ABLATION_SKIPPED,
+    BEST_TRIAL_ID,
+    CONFUSION,
+    METRICS,
+    fixture_predictions,
+    write_fixture,
+)
 
 from study.report.info import ReportInputError, load_report_data, missing_sentence
 from study.report.records import ReportData, RunInfo
@@ -19,7 +27,7 @@ from study.results import ResultsPaths, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert(1)</script>"
-SECTION_IDS = ("contents", "summary", "data", "search", "best", "gradcam", "reproducibility")
+SECTION_IDS = ("contents", "summary", "data", "search", "best", "ablation", "gradcam", "reproducibility")
 BLOCKED_RUN = """
 import runpy, sys
 BLOCKED = {"tensorflow", "keras", "keras_tuner"}
@@ -132,6 +140,32 @@ def test_gradcam_grouped_by_category(full_data: ReportData) -> None:
     assert (gradcam.total, gradcam.missing_files) == (8, 0)
 
 
+def test_ablation_table_as_the_stage_wrote_it(full_data: ReportData) -> None:
+    ablation = full_data.ablation
+    assert ablation is not None
+    assert ablation.headers == ("Variant", "Seeds", "Test AUC", "Δ Test AUC")
+    assert [(row.label, row.cells) for row in ablation.rows] == [
+        (label, (cell, delta_cell)) for label, cell, delta_cell, _ in ABLATION.values()
+    ]
+    assert (ablation.seeds, ablation.epochs, ablation.runs_done, ablation.runs_planned) == (3, 9, 9, 9)
+    assert ablation.skipped == (ABLATION_SKIPPED,)
+    assert [suffix for suffix, _ in ablation.tables] == ["md", "tex", "csv"]
+    assert [(p.label, p.delta, p.low, p.high) for p in ablation.forest] == [
+        (label, *delta) for label, _, _, delta in ABLATION.values() if delta
+    ]
+
+
+def test_search_evidence_is_read_observational(full_data: ReportData) -> None:
+    evidence = full_data.evidence
+    assert evidence is not None
+    assert [(e.factor, e.level, e.n, e.mean, e.low) for e in evidence.effects] == [
+        ("augmentation", "0.0", 4, 0.8, 0.7),
+        ("augmentation", "1.0", 1, 0.6, None),
+    ]
+    assert [name for name, _, _ in evidence.importance] == ["augmentation", "epochs"]  # largest first
+    assert evidence.importance_trials == 12
+
+
 @pytest.mark.parametrize(
     ("status", "done", "expected"),
     [
@@ -178,6 +212,10 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
         '<strong id="trials-ran">6</strong>',
         'src="report_files/roc.png"',
         'src="report_files/best_so_far.png"',
+        'src="report_files/ablation_forest.png"',
+        'href="ablation/tables/ablation.tex"',
+        "-0.049 [-0.061, -0.037]*†",
+        ABLATION_SKIPPED,
         'src="gradcam/fn_1.png"',
         "patient21",
         "2 h 30 min",
@@ -202,6 +240,7 @@ def test_partial_report_says_what_is_missing(partial_html: str) -> None:
         "No best configuration yet: the evaluate stage has not run (best/hyperparameters.json is missing).",
         "No ROC curve yet: the evaluate stage has not run (best/predictions.csv is missing).",
         "No Grad-CAM gallery yet: the gradcam stage has not run (gradcam/index.csv is missing).",
+        "No ablation yet: the ablation stage has not run (ablation/plan.json is missing).",
     ):
         assert sentence in partial_html
     assert '<strong id="trials-ran">2</strong>' in partial_html
@@ -225,7 +264,11 @@ def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
     html = write_report(paths.root).read_text(encoding="utf-8")
     assert EVIL not in html
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    for context in (f"adam{escaped}", f"patient00{escaped}", f"broken.jpeg{escaped}", f"chest_xray{escaped}"):
+    for context in (
+        f"adam{escaped}", f"patient00{escaped}", f"broken.jpeg{escaped}", f"chest_xray{escaped}",
+        f"Protocol caption{escaped}", f"dropout = 0.5{escaped}", f"0.0{escaped}",
+        f"(priority 5 in ablation.factors){escaped}",
+    ):  # fmt: skip
         assert context in html, context
     assert 'src="gradcam/tp_0%3Cscript%3Ealert%281%29%3C/script%3E.png"' in html
 

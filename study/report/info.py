@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from study.report.info_ablation import get_ablation_info, get_search_evidence
 from study.report.info_best import (
     comparison_rows,
     get_best_config,
@@ -254,6 +255,8 @@ def load_report_data(root: Path) -> ReportData:
         test=test,
         roc=part("roc", "ROC curve", "evaluate", paths.predictions_csv, lambda: get_roc_info(paths, confusion)),
         gradcam=part("gradcam", "Grad-CAM gallery", "gradcam", paths.gradcam_index, lambda: get_gradcam_info(paths)),
+        evidence=part("evidence", "factor effects", "search", paths.factor_effects, lambda: get_search_evidence(paths)),
+        ablation=part("ablation", "ablation", "ablation", paths.ablation_plan, lambda: get_ablation_info(paths)),
         comparison=comparison_rows(test, synthetic=run is not None and run.synthetic),
         notes=notes,
     )

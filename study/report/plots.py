@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from study.report.records import ReportData, RocInfo, TrialsInfo
+from study.report.records import AblationInfo, ReportData, RocInfo, TrialsInfo
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,31 @@ def plot_roc(roc: RocInfo, path: Path) -> Path:
     return _save(figure, path)
 
 
+def plot_forest(ablation: AblationInfo, path: Path) -> Path | None:
+    """Each variant's paired test-AUC difference to the best configuration with its CI, zero marked.
+    A variant without an interval (identical differences across seeds) is drawn as a point alone."""
+    if not ablation.forest:
+        return None
+    points = list(reversed(ablation.forest))  # the table's order, top to bottom
+    figure = _new_figure(6.4, 0.9 + 0.4 * len(points))
+    axes = figure.add_subplot()
+    axes.axvline(0.0, color=MUTED, linewidth=1, linestyle="--")
+    for row, point in enumerate(points):
+        if point.low is not None and point.high is not None:
+            axes.plot([point.low, point.high], [row, row], color=ACCENT, linewidth=2)
+        axes.scatter([point.delta], [row], color=ACCENT, zorder=3)
+    axes.set_yticks(range(len(points)), [point.label for point in points])
+    axes.set_xlabel("Δ test AUC vs the best configuration (paired by seed, 95% CI)")
+    axes.grid(axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
 def write_figures(data: ReportData, out_dir: Path, base: Path) -> dict[str, str]:
     """Draw every figure the data allows; returns name -> path relative to `base` (the report's folder)."""
     drawn: dict[str, Path | None] = {
         "best_so_far": None if data.trials is None else plot_best_so_far(data.trials, out_dir / "best_so_far.png"),
         "roc": None if data.roc is None else plot_roc(data.roc, out_dir / "roc.png"),
+        "forest": None if data.ablation is None else plot_forest(data.ablation, out_dir / "ablation_forest.png"),
     }
     figures = {name: path.relative_to(base).as_posix() for name, path in drawn.items() if path is not None}
     logger.info("figures written: %s", ", ".join(figures) or "none")

@@ -245,6 +245,66 @@ class GradcamInfo:
 
 
 @dataclass(frozen=True)
+class AblationRow:
+    """One row of the citable table, cells already formatted by the ablation stage (as in ablation.csv)."""
+
+    variant: str
+    label: str
+    seeds: int
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForestPoint:
+    """A variant's paired difference to the best configuration in one metric (None: no interval)."""
+
+    label: str
+    delta: float
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class AblationInfo:
+    """ablation/: the table, its caption, the plan (seeds, epochs), what the budget left out, the files."""
+
+    headers: tuple[str, ...]
+    rows: tuple[AblationRow, ...]
+    caption: str | None
+    seeds: int
+    epochs: int | None
+    runs_done: int
+    runs_failed: int
+    runs_planned: int
+    skipped: tuple[str, ...]
+    tables: tuple[tuple[str, str], ...]  # (format, path relative to the report)
+    forest: tuple[ForestPoint, ...]  # test AUC deltas
+
+
+@dataclass(frozen=True)
+class FactorEffect:
+    """Mean val AUC of the search's trials at one factor level and one epoch budget."""
+
+    factor: str
+    level: str
+    epochs: int
+    n: int
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class SearchEvidence:
+    """search/factor_effects.csv and importance.csv: observational, from the trials alone."""
+
+    effects: tuple[FactorEffect, ...]
+    importance: tuple[tuple[str, float, float | None], ...]  # (factor, share, sd)
+    importance_trials: int | None
+    importance_method: str | None
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows; a None section comes with a sentence in `notes` under the same key."""
 
@@ -260,6 +320,8 @@ class ReportData:
     test: TestInfo | None
     roc: RocInfo | None
     gradcam: GradcamInfo | None
+    evidence: SearchEvidence | None
+    ablation: AblationInfo | None
     comparison: tuple[Reference, ...]
     notes: Mapping[str, str]
 

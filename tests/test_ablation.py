@@ -1,0 +1,134 @@
+"""The ablation stage on the smoke study: every table cell recomputed from runs.csv, the LaTeX well formed,
+the protocol in the caption, and a kill during the reruns losing and repeating nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from study.ablation_stats import delong_test
+from study.results import read_csv
+from tests.conftest import SmokeRun, smoke_command
+
+pytestmark = pytest.mark.slow
+
+METRICS = ("val_auc", "test_auc", "test_accuracy", "test_sensitivity", "test_specificity")
+COMPARED = ("run_id", "variant", "seed", "status", "best_epoch", "threshold", *METRICS)
+
+
+def _interval_text(values: list[float]) -> str:
+    """mean [t CI cut to 0..1], recomputed with scipy alone."""
+    mean = float(np.mean(values))
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    return f"{mean:.3f} [{max(mean - half, 0.0):.3f}, {min(mean + half, 1.0):.3f}]"
+
+
+def _delta_text(variant: list[float], best: list[float]) -> str:
+    differences = np.subtract(variant, best)
+    mean = float(differences.mean())
+    if np.allclose(differences, differences[0], rtol=0.0, atol=1e-12):
+        return f"{mean:+.3f} [n/a]"
+    interval = stats.ttest_rel(variant, best).confidence_interval(0.95)
+    return f"{mean:+.3f} [{max(interval.low, -1.0):+.3f}, {min(interval.high, 1.0):+.3f}]"
+
+
+def test_smoke_ablation_tables_trace_to_runs_csv(smoke: SmokeRun) -> None:
+    paths = smoke.paths
+    runs = read_csv(paths.ablation_runs)
+    assert [row["status"] for row in runs] == ["ok"] * 4
+    assert {row["variant"] for row in runs} == {"best", runs[-1]["variant"]} and runs[-1]["factor"] == "augmentation"
+    assert paths.ablation_summary.is_file()
+    table = read_csv(paths.ablation_table("csv"))
+    assert [row["variant"] for row in table] == ["best", runs[-1]["variant"]]
+    best_runs = [row for row in runs if row["variant"] == "best"]
+    for row in table:
+        own = [run for run in runs if run["variant"] == row["variant"]]
+        assert row["seeds"] == "2"
+        for metric in METRICS:
+            assert row[metric] == _interval_text([float(run[metric]) for run in own]), (row["variant"], metric)
+        if row["variant"] == "best":
+            continue
+        for metric in METRICS[1:]:
+            expected = _delta_text([float(r[metric]) for r in own], [float(r[metric]) for r in best_runs])
+            assert row["d_" + metric].rstrip("*†") == expected, (row["variant"], metric)
+            ci = re.findall(r"[+-]\d\.\d{3}", row["d_" + metric])[1:]
+            excludes_zero = len(ci) == 2 and (float(ci[0]) > 0 or float(ci[1]) < 0)
+            assert ("*" in row["d_" + metric]) == excludes_zero
+        averaged = {}
+        for variant, members in (("variant", own), ("best", best_runs)):
+            tables = [read_csv(paths.ablation_predictions(run["run_id"])) for run in members]
+            tests = [[r for r in rows if r["split"] == "test"] for rows in tables]
+            labels = np.array([int(r["label"]) for r in tests[0]])
+            averaged[variant] = np.mean([[float(r["prob"]) for r in rows] for rows in tests], axis=0)
+        assert ("†" in row["d_test_auc"]) == (delong_test(labels, averaged["variant"], averaged["best"]).p < 0.05)
+
+
+def test_smoke_ablation_latex_and_caption(smoke: SmokeRun) -> None:
+    tex = smoke.paths.ablation_table("tex").read_text()
+    unescaped = tex.replace(r"\{", "").replace(r"\}", "")
+    assert unescaped.count("{") == unescaped.count("}")
+    depth = 0
+    for char in unescaped:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}", r"\end{table}"):
+        assert tex.count(rule) == 1, rule
+    assert "\\usepackage" not in tex
+    rows = [line for line in tex.splitlines() if line.endswith(r"\\")]
+    assert len({line.count("&") for line in rows}) == 1, "every row has the header's number of columns"
+    caption = read_csv(smoke.paths.ablation_table("csv"))[0]["caption"]
+    test_films = json.loads(smoke.paths.data_summary.read_text())["counts"]["test"]
+    for fact in ("2 seeds", "for 2 epochs", f"test set ({sum(test_films.values())} films", "scored once",
+                 "Youden's J on its own validation predictions", "Student t", "paired by seed", "DeLong"):  # fmt: skip
+        assert fact in caption, fact
+    markdown = smoke.paths.ablation_table("md").read_text()
+    assert markdown.count("\n| ") == 3 and "Best configuration" in markdown  # header + 2 variants
+
+
+def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: SmokeRun, tmp_path: Path) -> None:
+    """Start from the smoke study with its first two runs done, kill -9 a moment after the third finished
+    (during the fourth), rerun: the runs match the uninterrupted study's, and each trained once."""
+    results = tmp_path / "results"
+    shutil.copytree(smoke.paths.root, results, ignore=shutil.ignore_patterns("ablation", "gradcam", "report*", "logs"))
+    reference = read_csv(smoke.paths.ablation_runs)
+    header = smoke.paths.ablation_runs.read_text().splitlines()[0]
+    (results / "ablation" / "predictions").mkdir(parents=True)
+    kept = reference[:2]
+    lines = smoke.paths.ablation_runs.read_text().splitlines()[:3]
+    assert lines[0] == header
+    (results / "ablation" / "runs.csv").write_text("\n".join(lines) + "\n")
+    for run in kept:
+        shutil.copy(smoke.paths.ablation_predictions(run["run_id"]), results / "ablation" / "predictions")
+    manifest = json.loads((results / "manifest.json").read_text())
+    manifest["stages_done"] = ["data", "search", "evaluate"]
+    (results / "manifest.json").write_text(json.dumps(manifest))
+
+    command = smoke_command(results, smoke.cache, "--stages", "ablation")
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs_csv = results / "ablation" / "runs.csv"
+    while len(read_csv(runs_csv)) < 3 and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(random.Random(5).uniform(0.0, 10.0))
+    assert process.poll() is None, "the ablation finished before it could be killed"
+    process.kill()
+    process.wait()
+    assert [row["run_id"] for row in read_csv(runs_csv)] == [row["run_id"] for row in reference[:3]]
+
+    final = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    resumed = read_csv(runs_csv)
+    assert [[row[k] for k in COMPARED] for row in resumed] == [[row[k] for k in COMPARED] for row in reference]
+    log = (results / "logs" / "run.log").read_text()
+    trained = re.findall(r"ablation run \[(\S+)\] ok", log)
+    assert sorted(trained) == sorted(row["run_id"] for row in reference[2:]), "only the missing runs trained, once"
+    assert read_csv(results / "ablation" / "tables" / "ablation.csv") == read_csv(smoke.paths.ablation_table("csv"))
