@@ -19,7 +19,7 @@ import keras_tuner
 import numpy as np
 import psutil
 
-from study.ablation_plan import AblationPlan, Run, Variant, plan_runs, variants
+from study.ablation_plan import AblationPlan, Run, Variant, plan_runs, run_seeds, variants
 from study.ablation_tables import write_tables
 from study.budget import Deadline, TrialClock, format_duration
 from study.config import StudyConfig
@@ -65,7 +65,7 @@ def _finished(paths: ResultsPaths) -> dict[str, dict[str, str]]:
 
 def _train_run(
     run: Run, epochs: int, arrays: SplitArrays, held_out: HeldOutFilms, cfg: StudyConfig
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]], keras.Model]:
     """One run: fit from scratch, keep the epoch with the best val AUC (as the search's checkpoint does),
     threshold on this run's validation predictions, then the test films once."""
     values = run.variant.values
@@ -115,7 +115,15 @@ def _train_run(
         )
         for path, label, prob in zip(split_paths, labels, probs, strict=True)
     ]
-    return row, predictions
+    return row, predictions, model
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    """Atomically: written beside, then renamed, so a kill never leaves a half model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(partial)
+    partial.replace(path)
 
 
 def _run_row(run: Run, epochs: int) -> dict[str, Any]:
@@ -173,6 +181,7 @@ def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadlin
     finished = _finished(paths)
     plan = plan_runs(variants(best["values"], cfg), cfg, set(finished), estimate, deadline.left())
     _log_plan(plan, epochs, len({run.variant.name for run in plan.runs}))
+    write_json(paths.ablation_plan, plan.to_dict(epochs))  # the report can show it while the runs go on
     stopped = plan.refused
     pending = [run for run in plan.runs if run.run_id not in finished]
     if pending:
@@ -191,8 +200,8 @@ def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadlin
             if index:
                 restart_if_memory_above(memory_limit_mb)
             finished[run.run_id] = _execute(run, epochs, training, held_out, cfg, paths, plan, len(finished) + 1)
-            write_csv(paths.ablation_runs, ABLATION_RUN_COLUMNS, [finished[r.run_id] for r in plan.runs
-                                                                   if r.run_id in finished])  # fmt: skip
+            # every finished run, also one an earlier (longer) plan made: none is ever dropped
+            write_csv(paths.ablation_runs, ABLATION_RUN_COLUMNS, list(finished.values()))
             if finished[run.run_id]["status"] == "ok":
                 clock.record(int(run.variant.values["resolution"]), epochs, float(finished[run.run_id]["seconds"]))
     if stopped:
@@ -212,10 +221,12 @@ def _execute(
     logger.info("ablation run %d/%d [%s] %d epochs @ %d px", number, len(plan.runs), run.run_id, epochs, resolution)
     started = time.monotonic()
     try:
-        outcome, predictions = _train_run(run, epochs, training[resolution], held_out, cfg)
+        outcome, predictions, model = _train_run(run, epochs, training[resolution], held_out, cfg)
     except keras_tuner.errors.FailedTrialError as error:
-        outcome, predictions = {"status": "failed", "error": str(error)}, []
+        outcome, predictions, model = {"status": "failed", "error": str(error)}, [], None
     seconds = time.monotonic() - started
+    if model is not None and run.seed == run_seeds(cfg.search.seed, 1)[0]:
+        _save_model(model, paths.ablation_model(run.variant.name))
     if predictions:
         write_csv(paths.ablation_predictions(run.run_id), PREDICTION_COLUMNS, predictions)
     row = {**_run_row(run, epochs), **outcome, "seconds": round(seconds, 1)}

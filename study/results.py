@@ -97,6 +97,9 @@ GRADCAM_COLUMNS: tuple[str, ...] = (
     "border_share",
     "mask_ratio",
 )
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "source", "patient_id", "label", "variant", "variant_label", "prob", "method", "layer", "border_share",
+)  # fmt: skip
 HP_PREFIX = "hp_"
 
 
@@ -216,6 +219,10 @@ class ResultsPaths:
     def ablation_predictions(self, run_id: str) -> Path:
         return self.ablation_dir / "predictions" / f"{run_id}.csv"
 
+    def ablation_model(self, variant: str) -> Path:
+        """The first seed's model of each variant, kept for the Grad-CAM comparison grid."""
+        return self.ablation_dir / "models" / f"{variant}.keras"
+
     def ablation_table(self, suffix: str) -> Path:
         return self.ablation_dir / "tables" / f"ablation.{suffix}"
 
@@ -226,6 +233,14 @@ class ResultsPaths:
     @property
     def gradcam_index(self) -> Path:
         return self.gradcam_dir / "index.csv"
+
+    @property
+    def gradcam_comparison(self) -> Path:
+        return self.gradcam_dir / "comparison.png"
+
+    @property
+    def gradcam_comparison_csv(self) -> Path:
+        return self.gradcam_dir / "comparison.csv"
 
     @property
     def gradcam_scores(self) -> Path:

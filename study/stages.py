@@ -19,6 +19,7 @@ from study.data.prepare import dataset_arrays, load_split_rows
 from study.data.synthetic import mask_path_for
 from study.evaluate import make_predictions, write_evaluation
 from study.gradcam import GradCam, choose_gallery, upsample, write_gallery
+from study.gradcam_grid import write_comparison_grid
 from study.results import ResultsPaths, read_csv, read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ def _summarise(scores: dict[str, np.ndarray], random_deletion: np.ndarray, warni
 
 
 def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> None:
-    """Score the maps of (a sample of) the test films, then draw the most confident TP/FP/FN/TN films."""
+    """Score the maps of (a sample of) the test films, draw the most confident TP/FP/FN/TN films, and, when
+    the ablation saved its variants' models, the same films under each of them."""
     model, resolution = _best_model(paths)
     threshold = float(read_json(paths.threshold)["threshold"])
     patients = {row["path"]: row["patient_id"] for row in load_split_rows(paths, "test")}
@@ -140,3 +142,12 @@ def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> N
         cfg,
     )
     write_gallery(items, maps, item_scores, cfg.gradcam.layer, cfg.data.aspect, paths)
+    write_comparison_grid(
+        paths,
+        items,
+        lambda size, film_paths: dataset_arrays(paths, [size], cfg.data.aspect, cache_dir).take(size, film_paths),
+        cfg.gradcam.layer,
+        cfg.gradcam.methods[0],
+        cfg.data.aspect,
+        cfg.gradcam.border_band,
+    )

@@ -15,6 +15,7 @@ from PIL import Image
 from study.results import (
     ABLATION_RUN_COLUMNS,
     ABLATION_SUMMARY_COLUMNS,
+    COMPARISON_COLUMNS,
     FACTOR_EFFECT_COLUMNS,
     GRADCAM_COLUMNS,
     HISTORY_COLUMNS,
@@ -318,6 +319,13 @@ def _write_gradcam(paths: ResultsPaths, tag: str) -> None:
                 }
             )
     write_csv(paths.gradcam_index, GRADCAM_COLUMNS, rows)
+    Image.new("RGB", (32, 16), (10, 20, 30)).save(paths.gradcam_comparison, format="PNG")
+    write_csv(
+        paths.gradcam_comparison_csv,
+        COMPARISON_COLUMNS,
+        [{"source": f"test/img{i}.jpeg", "variant": variant, "variant_label": label + tag, "prob": 0.9}
+         for variant, (label, *_rest) in ABLATION.items() for i in range(2)],
+    )  # fmt: skip
     scores = {
         "deletion_auc_mean": 0.213, "random_deletion_auc_mean": 0.402, "border_share_mean": 0.311,
         "border_flagged": 3, "mask_ratio_mean": 2.46, "mask_ratio_median": 2.2, "films_with_masks": 90,

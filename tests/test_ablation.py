@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import stats
 
 from study.ablation_stats import delong_test
@@ -132,3 +133,23 @@ def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: Smok
     trained = re.findall(r"ablation run \[(\S+)\] ok", log)
     assert sorted(trained) == sorted(row["run_id"] for row in reference[2:]), "only the missing runs trained, once"
     assert read_csv(results / "ablation" / "tables" / "ablation.csv") == read_csv(smoke.paths.ablation_table("csv"))
+
+
+def test_comparison_grid_shows_the_same_films_under_each_ablation_model(smoke: SmokeRun) -> None:
+    """The grid's probabilities are those its models gave in the study: the best model's from
+    best/predictions.csv, each variant's from its first seed's saved predictions."""
+    paths = smoke.paths
+    rows = read_csv(paths.gradcam_comparison_csv)
+    variant = read_csv(paths.ablation_runs)[-1]["variant"]
+    assert list(dict.fromkeys(row["variant"] for row in rows)) == ["best", variant]
+    films = list(dict.fromkeys(row["source"] for row in rows))
+    assert 1 <= len(films) <= 4 and len(rows) == 2 * len(films)
+    expected = {
+        "best": {r["path"]: float(r["prob"]) for r in read_csv(paths.predictions_csv) if r["split"] == "test"},
+        variant: {r["path"]: float(r["prob"]) for r in read_csv(paths.ablation_predictions(f"{variant}_seed1"))
+                  if r["split"] == "test"},
+    }  # fmt: skip
+    for row in rows:
+        assert math.isclose(float(row["prob"]), expected[row["variant"]][row["source"]], abs_tol=1e-5), row
+    with Image.open(paths.gradcam_comparison) as grid:
+        assert grid.width >= 2 * 150 and grid.height >= len(films) * 150  # the demo films are about 170 px wide

@@ -138,6 +138,8 @@ def test_gradcam_grouped_by_category(full_data: ReportData) -> None:
     )
     assert gradcam.groups[3].images[0].label == "NORMAL"
     assert (gradcam.total, gradcam.missing_files) == (8, 0)
+    assert gradcam.comparison_src == "gradcam/comparison.png" and gradcam.comparison_films == 2
+    assert gradcam.comparison_models == tuple(label for label, *_ in ABLATION.values())
 
 
 def test_ablation_table_as_the_stage_wrote_it(full_data: ReportData) -> None:
@@ -213,6 +215,7 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
         'src="report_files/roc.png"',
         'src="report_files/best_so_far.png"',
         'src="report_files/ablation_forest.png"',
+        'src="gradcam/comparison.png"',
         'href="ablation/tables/ablation.tex"',
         "-0.049 [-0.061, -0.037]*†",
         ABLATION_SKIPPED,

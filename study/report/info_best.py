@@ -185,6 +185,7 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
     titles = dict(CATEGORY_TITLES)
     categories = list(titles) + sorted({i.category for i in images} - set(titles))
     scores = read_json(paths.gradcam_scores) if paths.gradcam_scores.exists() else {}
+    grid = read_csv(paths.gradcam_comparison_csv) if paths.gradcam_comparison_csv.exists() else []
     return GradcamInfo(
         groups=tuple(
             GradcamGroup(c, titles.get(c, c), tuple(i for i in images if i.category == c)) for c in categories
@@ -208,4 +209,9 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
         films_scored=as_int(scores.get("films_scored")),
         border_band=as_float(scores.get("border_band")),
         border_warning=as_float(scores.get("border_warning")),
+        comparison_src=quote(paths.gradcam_comparison.relative_to(paths.root).as_posix())
+        if grid and paths.gradcam_comparison.is_file()
+        else None,
+        comparison_models=tuple(dict.fromkeys(row["variant_label"] for row in grid)),
+        comparison_films=len({row["source"] for row in grid}),
     )

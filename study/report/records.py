@@ -242,6 +242,9 @@ class GradcamInfo:
     films_scored: int | None = None
     border_band: float | None = None
     border_warning: float | None = None
+    comparison_src: str | None = None  # gradcam/comparison.png: the same films under each ablation model
+    comparison_models: tuple[str, ...] = ()
+    comparison_films: int = 0
 
 
 @dataclass(frozen=True)
