@@ -23,3 +23,13 @@ document.querySelectorAll("table.sortable").forEach((table) => {
     });
   });
 });
+// Filter a table's rows by the text typed into an input[data-filter-table] naming the table's id.
+document.querySelectorAll("input[data-filter-table]").forEach((input) => {
+  const table = document.getElementById(input.dataset.filterTable);
+  input.addEventListener("input", () => {
+    const wanted = input.value.trim().toLowerCase();
+    Array.from(table.tBodies[0].rows).forEach((row) => {
+      row.hidden = wanted !== "" && !row.textContent.toLowerCase().includes(wanted);
+    });
+  });
+});

@@ -211,7 +211,7 @@ def _write_search(paths: ResultsPaths, tag: str, trials: tuple[tuple[str, float 
                     "val_auc": auc,
                     "val_accuracy": 0.8,
                 }
-                for e in range(3)
+                for e in range(1, 4)
             ]
             write_csv(paths.history_csv(trial_id), HISTORY_COLUMNS, history)
     write_csv(paths.trials_csv, trial_columns(["alpha", "learning_rate", "optimizer"]), rows)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from report_fixture import (
     ABLATION,
@@ -19,11 +20,13 @@ from report_fixture import (
     fixture_predictions,
     write_fixture,
 )
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score
 
 from study.report.info import ReportInputError, load_report_data, missing_sentence
 from study.report.records import ReportData, RunInfo
 from study.report.render import fmt_ci, write_report
-from study.results import ResultsPaths, write_json
+from study.results import HISTORY_COLUMNS, ResultsPaths, read_csv, write_csv, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert(1)</script>"
@@ -125,6 +128,42 @@ def test_roc_matches_pairwise_auc(full_data: ReportData) -> None:
     assert roc.operating_point == pytest.approx((32 / 234, 367 / 390))
 
 
+def test_pr_and_calibration_match_scikit_learn(full_data: ReportData) -> None:
+    labels, probs = fixture_predictions()
+    pr, calibration = full_data.pr, full_data.calibration
+    assert pr is not None and calibration is not None
+    assert pr.average_precision == pytest.approx(average_precision_score(labels, probs))
+    assert pr.operating_point == pytest.approx((367 / 390, 367 / 399))
+    observed, predicted = calibration_curve(labels, probs, n_bins=10, strategy="uniform")
+    assert [b[1] for b in calibration.bins] == pytest.approx(list(observed))
+    assert [b[0] for b in calibration.bins] == pytest.approx(list(predicted))
+    counts = np.array([b[2] for b in calibration.bins])
+    gaps = np.abs(np.array([b[0] for b in calibration.bins]) - np.array([b[1] for b in calibration.bins]))
+    assert calibration.ece == pytest.approx(float((counts * gaps).sum() / len(labels)))
+
+
+def test_learning_curve_of_the_best_trial(full_data: ReportData) -> None:
+    curve = full_data.learning
+    assert curve is not None and curve.trial_id == BEST_TRIAL_ID
+    assert curve.epochs == (1, 2, 3) and curve.val_auc == (0.91, 0.91, 0.91) and curve.continued_at == ()
+
+
+def test_learning_curve_follows_the_trials_a_continuation_continued(tmp_path: Path) -> None:
+    """A Hyperband continuation's own history starts at its initial epoch; the parent supplies the rest."""
+    paths = write_fixture(tmp_path / "results")
+    rows = read_csv(paths.trials_csv)
+    for row in rows:
+        if row["trial_id"] == BEST_TRIAL_ID:
+            row.update(parent="0001", initial_epoch="1")
+    write_csv(paths.trials_csv, list(rows[0]), rows)
+    write_csv(paths.history_csv(BEST_TRIAL_ID), HISTORY_COLUMNS,
+              [{"epoch": e, "val_auc": 0.9 + e / 100} for e in (2, 3)])  # fmt: skip
+    curve = load_report_data(paths.root).learning
+    assert curve is not None
+    assert curve.epochs == (1, 2, 3) and curve.val_auc == (0.83, 0.92, 0.93)
+    assert curve.continued_at == ((BEST_TRIAL_ID, 1),)
+
+
 def test_gradcam_grouped_by_category(full_data: ReportData) -> None:
     gradcam = full_data.gradcam
     assert gradcam is not None
@@ -216,6 +255,11 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
         'src="report_files/best_so_far.png"',
         'src="report_files/ablation_forest.png"',
         'src="gradcam/comparison.png"',
+        'src="report_files/pr.png"',
+        'src="report_files/calibration.png"',
+        'src="report_files/learning_curves.png"',
+        'src="report_files/parallel.png"',
+        'data-filter-table="trials-table"',
         'href="ablation/tables/ablation.tex"',
         "-0.049 [-0.061, -0.037]*†",
         ABLATION_SKIPPED,
@@ -328,7 +372,7 @@ def test_report_loads_nothing_from_the_network(full_html: str, partial_html: str
     for html in (full_html, partial_html):
         for forbidden in ("<script src", "<link", 'src="http', "src='http", "url(http", "@import"):
             assert forbidden not in html
-        assert '<table class="sortable trials">' in html and "addEventListener" in html
+        assert '<table class="sortable trials" id="trials-table">' in html and "addEventListener" in html
 
 
 def test_gradcam_scores_are_read_and_shown(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from study.report.info_best import (
     get_test_info,
     get_threshold_info,
 )
+from study.report.info_curves import get_calibration_info, get_learning_curve, get_pr_info
 from study.report.records import (
     CountRow,
     DataInfo,
@@ -254,6 +255,15 @@ def load_report_data(root: Path) -> ReportData:
         threshold=part("threshold", "threshold", "evaluate", paths.threshold, lambda: get_threshold_info(paths)),
         test=test,
         roc=part("roc", "ROC curve", "evaluate", paths.predictions_csv, lambda: get_roc_info(paths, confusion)),
+        pr=part(
+            "pr", "precision-recall curve", "evaluate", paths.predictions_csv, lambda: get_pr_info(paths, confusion)
+        ),
+        calibration=part(
+            "calibration", "calibration curve", "evaluate", paths.predictions_csv, lambda: get_calibration_info(paths)
+        ),
+        learning=part(
+            "learning", "learning curves", "search", paths.best_hyperparameters, lambda: get_learning_curve(paths)
+        ),
         gradcam=part("gradcam", "Grad-CAM gallery", "gradcam", paths.gradcam_index, lambda: get_gradcam_info(paths)),
         evidence=part("evidence", "factor effects", "search", paths.factor_effects, lambda: get_search_evidence(paths)),
         ablation=part("ablation", "ablation", "ablation", paths.ablation_plan, lambda: get_ablation_info(paths)),

@@ -184,6 +184,40 @@ class RocInfo:
 
 
 @dataclass(frozen=True)
+class PrInfo:
+    """Precision-recall of the test rows; the operating point (recall, precision) is the confusion matrix's."""
+
+    recall: tuple[float, ...]
+    precision: tuple[float, ...]
+    average_precision: float
+    prevalence: float
+    operating_point: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class CalibrationInfo:
+    """Reliability of the test probabilities: (mean predicted, observed share, films) per bin, and the ECE."""
+
+    bins: tuple[tuple[float, float, int], ...]
+    ece: float
+    n: int
+    bin_count: int
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """The best trial's epochs, with those of the trials it continued ((trial, epoch) where each took over)."""
+
+    trial_id: str
+    epochs: tuple[int, ...]
+    loss: tuple[float | None, ...]
+    val_loss: tuple[float | None, ...]
+    auc: tuple[float | None, ...]
+    val_auc: tuple[float | None, ...]
+    continued_at: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class Reference:
     """A published (or trivial) result to read ours against; None where the source gives no number."""
 
@@ -322,6 +356,9 @@ class ReportData:
     threshold: ThresholdInfo | None
     test: TestInfo | None
     roc: RocInfo | None
+    pr: PrInfo | None
+    calibration: CalibrationInfo | None
+    learning: LearningCurve | None
     gradcam: GradcamInfo | None
     evidence: SearchEvidence | None
     ablation: AblationInfo | None
