@@ -144,6 +144,7 @@ def _write_data(paths: ResultsPaths, tag: str) -> None:
             "source_counts": COUNTS,
             "skipped": len(SKIPPED),
             "duplicates_removed": 4,
+            "test_leakage_duplicates": 2,
             "files_without_patient_id": 0,
             "val_fraction": 0.08,
             "seed": 42,

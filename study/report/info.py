@@ -132,6 +132,8 @@ def get_data_info(paths: ResultsPaths) -> DataInfo | None:
         files_without_patient_id=as_int(summary.get("files_without_patient_id")),
         val_fraction=as_float(summary.get("val_fraction")),
         seed=as_int(summary.get("seed")),
+        test_leakage=as_int(summary.get("test_leakage_duplicates")),
+        data_hash=None if summary.get("data_hash") is None else str(summary["data_hash"]),
     )
 
 

@@ -65,6 +65,7 @@ def get_ablation_info(paths: ResultsPaths) -> AblationInfo | None:
             if paths.ablation_table(suffix).exists()
         ),
         forest=forest,
+        seed_values=tuple(sorted({int(row["seed"]) for row in runs if row.get("seed")})),
     )
 
 

@@ -63,6 +63,8 @@ class DataInfo:
     files_without_patient_id: int | None
     val_fraction: float | None
     seed: int | None
+    test_leakage: int | None = None  # train/val copies of test films, kept out of training
+    data_hash: str | None = None  # one hash of every film's bytes and split: the data the study saw
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,7 @@ class AblationInfo:
     skipped: tuple[str, ...]
     tables: tuple[tuple[str, str], ...]  # (format, path relative to the report)
     forest: tuple[ForestPoint, ...]  # test AUC deltas
+    seed_values: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
