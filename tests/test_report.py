@@ -269,6 +269,7 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
         'src="gradcam/fn_1.png"',
         "patient21",
         "2 h 30 min",
+        '<dd id="time-spent">2 h 32 min in the stages',
     ):
         assert text in full_html, text
     assert 'class="missing"' not in full_html

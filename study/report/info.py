@@ -91,6 +91,7 @@ def _run_info(manifest: dict[str, Any]) -> RunInfo:
         git_sha=None if manifest.get("git_sha") is None else str(manifest["git_sha"]),
         started=None if manifest.get("started") is None else str(manifest["started"]),
         finished=None if manifest.get("finished") is None else str(manifest["finished"]),
+        seconds_total=sum(float(value) for value in seconds.values()) if seconds else None,
     )
 
 

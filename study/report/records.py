@@ -31,6 +31,7 @@ class RunInfo:
     git_sha: str | None
     started: str | None
     finished: str | None
+    seconds_total: float | None = None  # the stages' time summed (a resumed study's pauses do not count)
 
 
 @dataclass(frozen=True)
