@@ -1,10 +1,12 @@
 """A synthetic chest-film dataset in the Kaggle layout, so the whole study runs with no download.
 
-The two classes differ only in *where* an opacity sits: inside a lung field (PNEUMONIA) or over the
-shoulders / upper abdomen (NORMAL). Each finished film is then histogram-matched to its own lesion-free
-rendering, whose anatomy does not depend on the class, so every global intensity statistic (mean, std,
-histogram) carries no class signal by construction: a model has to look at the right place to score.
-Lesion masks are written to a parallel `masks/` tree for Grad-CAM localisation checks.
+PNEUMONIA films carry one or two opacities inside a lung field; NORMAL films carry none. Films of both
+classes carry, with the same probability, a bright side marker near a top corner (where real films carry
+their L/R letter), so the marker says nothing about the class and a model has to find the lung opacity.
+Each finished film is then histogram-matched to its own lesion-free rendering, whose anatomy does not
+depend on the class, so every global intensity statistic (mean, std, histogram) carries no class signal by
+construction. Lesion masks (empty for NORMAL films) are written to a parallel `masks/` tree for Grad-CAM
+localisation checks.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 SIDE_RANGE = (144, 224)
 JPEG_QUALITY = 90
+MARKER_PROBABILITY = 0.6  # the same in both classes: a marker carries no class signal
 
 
 @dataclass(frozen=True)
@@ -134,28 +137,36 @@ def _match_histogram(image: np.ndarray, reference: np.ndarray, rng: np.random.Ge
     return matched.reshape(image.shape)
 
 
+def _draw_marker(alpha: np.ndarray, rng: np.random.Generator) -> None:
+    """A solid bright rectangle near the top left or top right corner, like a film's side letter."""
+    height, width = alpha.shape
+    marker_height, marker_width = int(rng.uniform(0.04, 0.07) * height), int(rng.uniform(0.06, 0.1) * width)
+    top = int(rng.uniform(0.03, 0.1) * height)
+    on_left = rng.random() < 0.5
+    inset = int(rng.uniform(0.03, 0.08) * width)
+    left = inset if on_left else width - marker_width - inset
+    alpha[top : top + marker_height, left : left + marker_width] = 1.0
+
+
 def render_film(anatomy: Anatomy, pneumonia: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One 8-bit film and its lesion mask (uint8, 255 inside the opacity)."""
+    """One 8-bit film and its lesion mask (uint8, 255 inside a lung opacity; the marker is no lesion)."""
     height = int(rng.integers(*SIDE_RANGE))
     width = int(height * rng.uniform(0.85, 1.2))
     base, lungs = _render_anatomy(height, width, _jitter(anatomy, rng), rng)
-    radius = rng.uniform(0.07, 0.1) * width
+    radius = rng.uniform(0.09, 0.12) * width
+    alpha = np.zeros((height, width), np.float32)
+    if rng.random() < MARKER_PROBABILITY:
+        _draw_marker(alpha, rng)
+    lesions = np.zeros((height, width), np.float32)
     if pneumonia:
         inner = lungs & (_blur(lungs.astype(np.float32), passes=int(radius / 2)) > 0.99)
-        region = inner if inner.any() else lungs
-    else:
-        v = np.arange(height)[:, None] / height
-        u = np.arange(width)[None, :] / width
-        upper = (v > 0.04) & (v < 0.14) & (np.abs(u - 0.5) > 0.12) & (np.abs(u - 0.5) < 0.4)
-        lower = (v > 0.84) & (v < 0.95) & (np.abs(u - 0.5) < 0.3)
-        region = np.broadcast_to(upper | lower, (height, width))
-    alpha = np.zeros((height, width), np.float32)
-    for centre in _lesion_centres(region, int(rng.integers(1, 3)), rng):
-        alpha = np.maximum(alpha, _blob(height, width, centre, radius, rng))
-    amplitude = rng.uniform(0.3, 0.45)
+        for centre in _lesion_centres(inner if inner.any() else lungs, int(rng.integers(1, 3)), rng):
+            lesions = np.maximum(lesions, _blob(height, width, centre, radius, rng))
+    alpha = np.maximum(alpha, lesions)
+    amplitude = rng.uniform(0.4, 0.55)
     film = _match_histogram(base + amplitude * alpha, base, rng)
     pixels = np.clip(film * 255.0, 0, 255).astype(np.uint8)
-    mask = ((alpha > 0.35) * 255).astype(np.uint8)
+    mask = ((lesions > 0.35) * 255).astype(np.uint8)
     return pixels, mask
 
 
