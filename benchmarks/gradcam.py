@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--alpha", type=float, default=1.0)
     args = parser.parse_args()
-    model_cfg = ModelConfig(weights="none", alpha=args.alpha, bn_momentum=0.9, horizontal_flip=False)
+    model_cfg = ModelConfig(
+        weights="none", alpha=args.alpha, bn_momentum=0.9, horizontal_flip=False, precision="float32", xla="off"
+    )
     model = build_model(args.size, 0.0, 0.2, -1, 1e-3, model_cfg)
     films = np.random.default_rng(0).integers(0, 255, (args.images, args.size, args.size, 1), dtype=np.uint8)
     explain = np.arange(args.images) % 2 == 0
