@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.demo
+pytestmark = [pytest.mark.slow, pytest.mark.demo]  # slow too, so -m "not slow" never runs it
 
 
 def test_demo_maps_put_twice_chance_on_the_lesions(tmp_path: Path) -> None:
