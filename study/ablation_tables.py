@@ -17,6 +17,7 @@ from study.ablation_plan import BEST
 from study.ablation_stats import delong_test, paired_delta, seed_interval
 from study.config import StudyConfig
 from study.results import (
+    ABLATION_METRIC_LABELS,
     ABLATION_METRICS,
     ABLATION_SUMMARY_COLUMNS,
     ResultsPaths,
@@ -26,13 +27,6 @@ from study.results import (
     write_csv,
 )
 
-METRIC_LABELS = {
-    "val_auc": "Val AUC",
-    "test_auc": "Test AUC",
-    "test_accuracy": "Accuracy",
-    "test_sensitivity": "Sensitivity",
-    "test_specificity": "Specificity",
-}
 DELTA_METRICS = ("test_auc", "test_accuracy", "test_sensitivity", "test_specificity")
 FACTOR_LABELS = {
     "resolution": "resolution",
@@ -157,9 +151,9 @@ def table_rows(summary: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
 
 def table_columns() -> list[tuple[str, str]]:
     """(key, header) in table order: each test metric followed by its delta to the best configuration."""
-    columns = [("val_auc", METRIC_LABELS["val_auc"])]
+    columns = [("val_auc", ABLATION_METRIC_LABELS["val_auc"])]
     for metric in DELTA_METRICS:
-        columns += [(metric, METRIC_LABELS[metric]), ("d_" + metric, f"Δ {METRIC_LABELS[metric]}")]
+        columns += [(metric, ABLATION_METRIC_LABELS[metric]), ("d_" + metric, f"Δ {ABLATION_METRIC_LABELS[metric]}")]
     return columns
 
 

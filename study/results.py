@@ -47,6 +47,13 @@ ABLATION_HP_COLUMNS: tuple[str, ...] = (
     "hp_learning_rate",
 )
 ABLATION_METRICS: tuple[str, ...] = ("val_auc", "test_auc", "test_accuracy", "test_sensitivity", "test_specificity")
+ABLATION_METRIC_LABELS: dict[str, str] = {  # column headers of the ablation tables, in the files and the report
+    "val_auc": "Val AUC",
+    "test_auc": "Test AUC",
+    "test_accuracy": "Accuracy",
+    "test_sensitivity": "Sensitivity",
+    "test_specificity": "Specificity",
+}
 ABLATION_RUN_COLUMNS: tuple[str, ...] = (
     "run_id",
     "variant",

@@ -15,21 +15,15 @@ from study.report.records import (
     as_float,
     as_int,
 )
-from study.results import ResultsPaths, read_csv, read_json
+from study.results import ABLATION_METRIC_LABELS, ResultsPaths, read_csv, read_json
 
 TABLE_FORMATS = ("md", "tex", "csv")
 FIXED_COLUMNS = ("variant", "label", "seeds", "caption")
-HEADERS = {
-    "val_auc": "Val AUC",
-    "test_auc": "Test AUC",
-    "test_accuracy": "Accuracy",
-    "test_sensitivity": "Sensitivity",
-    "test_specificity": "Specificity",
-}
 
 
 def _header(column: str) -> str:
-    return f"Δ {HEADERS[column[2:]]}" if column.startswith("d_") else HEADERS.get(column, column)
+    labels = ABLATION_METRIC_LABELS
+    return f"Δ {labels[column[2:]]}" if column.startswith("d_") else labels.get(column, column)
 
 
 def get_ablation_info(paths: ResultsPaths) -> AblationInfo | None:

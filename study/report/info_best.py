@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from study.report.info_curves import load_test_predictions
 from study.report.records import (
     BestConfig,
     CamScores,
@@ -142,12 +143,8 @@ def get_roc_info(paths: ResultsPaths, confusion: Confusion | None) -> RocInfo | 
     """ROC of the test rows; the marked operating point is the test confusion matrix's, not recomputed."""
     if not paths.predictions_csv.exists():
         return None
-    test = [r for r in read_csv(paths.predictions_csv) if r.get("split") == "test"]
-    labels = np.array([int(float(r["label"])) for r in test], dtype=np.int64)
-    probs = np.array([float(r["prob"]) for r in test], dtype=np.float64)
+    labels, probs = load_test_predictions(paths)
     n_positive = int(labels.sum())
-    if n_positive in (0, labels.size):
-        raise ValueError(f"{labels.size} test rows with {n_positive} positive: an ROC needs both classes")
     fpr, tpr, auc = roc_curve(labels, probs)
     point = None
     if confusion is not None and confusion.fp + confusion.tn and confusion.tp + confusion.fn:

@@ -17,7 +17,8 @@ from study.results import ResultsPaths, read_csv, read_json
 CALIBRATION_BINS = 10
 
 
-def _test_rows(paths: ResultsPaths) -> tuple[np.ndarray, np.ndarray]:
+def load_test_predictions(paths: ResultsPaths) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and P(PNEUMONIA) of best/predictions.csv's test rows; both classes are required."""
     test = [r for r in read_csv(paths.predictions_csv) if r.get("split") == "test"]
     labels = np.array([int(float(r["label"])) for r in test], dtype=np.int64)
     probs = np.array([float(r["prob"]) for r in test], dtype=np.float64)
@@ -43,7 +44,7 @@ def precision_recall(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray,
 def get_pr_info(paths: ResultsPaths, confusion: Confusion | None) -> PrInfo | None:
     if not paths.predictions_csv.exists():
         return None
-    labels, probs = _test_rows(paths)
+    labels, probs = load_test_predictions(paths)
     recall, precision, average = precision_recall(labels, probs)
     point = None
     if confusion is not None and confusion.tp + confusion.fn and confusion.tp + confusion.fp:
@@ -75,7 +76,7 @@ def calibration_bins(labels: np.ndarray, probs: np.ndarray, bins: int) -> tuple[
 def get_calibration_info(paths: ResultsPaths) -> CalibrationInfo | None:
     if not paths.predictions_csv.exists():
         return None
-    labels, probs = _test_rows(paths)
+    labels, probs = load_test_predictions(paths)
     rows, error = calibration_bins(labels, probs, CALIBRATION_BINS)
     return CalibrationInfo(bins=tuple(rows), ece=error, n=int(labels.size), bin_count=CALIBRATION_BINS)
 
