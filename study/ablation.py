@@ -26,7 +26,7 @@ from study.config import StudyConfig
 from study.data.prepare import dataset_arrays, load_split_rows, load_training_arrays
 from study.data.split import SplitArrays
 from study.evaluate import choose_threshold, point_metrics
-from study.hypermodel import build_model, class_weights
+from study.hypermodel import build_from_values, class_weights
 from study.labels import label_code
 from study.results import (
     ABLATION_RUN_COLUMNS,
@@ -71,14 +71,7 @@ def _train_run(
     values = run.variant.values
     keras.backend.clear_session()
     keras.utils.set_random_seed(run.seed)
-    model = build_model(
-        resolution=int(values["resolution"]),
-        augmentation=float(values["augmentation"]),
-        dropout=float(values["dropout"]),
-        unfrozen_layers=int(values["unfrozen_layers"]),
-        learning_rate=float(values["learning_rate"]),
-        model_cfg=cfg.model,
-    )
+    model = build_from_values(values, cfg.model)
     keep_best = keras.callbacks.EarlyStopping(
         monitor="val_auc", mode="max", patience=epochs + 1, restore_best_weights=True
     )  # never stops early; restores the best epoch's weights at the end

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 import keras_tuner
@@ -138,15 +139,7 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
         }
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        values = self.declare(hp)
-        return build_model(
-            resolution=int(values["resolution"]),
-            augmentation=float(values["augmentation"]),
-            dropout=float(values["dropout"]),
-            unfrozen_layers=int(values["unfrozen_layers"]),
-            learning_rate=float(values["learning_rate"]),
-            model_cfg=self.model_cfg,
-        )
+        return build_from_values(self.declare(hp), self.model_cfg)
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: object, **kwargs: object) -> object:
         arrays = self.arrays_by_resolution[int(hp.get("resolution"))]
@@ -159,6 +152,18 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
             shuffle=True,
             **{**kwargs, "verbose": "auto" if sys.stdout.isatty() else 0},  # Keras's bar on a terminal only
         )
+
+
+def build_from_values(values: Mapping[str, Any], model_cfg: ModelConfig) -> keras.Model:
+    """The model of one set of searched values (a trial's, or an ablation variant's)."""
+    return build_model(
+        resolution=int(values["resolution"]),
+        augmentation=float(values["augmentation"]),
+        dropout=float(values["dropout"]),
+        unfrozen_layers=int(values["unfrozen_layers"]),
+        learning_rate=float(values["learning_rate"]),
+        model_cfg=model_cfg,
+    )
 
 
 def build_model(
