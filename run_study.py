@@ -21,9 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports Te
 from study.budget import parse_duration
 from study.config import builtin_config_path, load_config
 from study.data.cache import default_cache_dir
-from study.distributed import Role, export_role, resolve_role
 from study.errors import UserInputError
 from study.results import STAGES, ResultsFormatError, ResultsPaths
+from study.search.distributed import Role, export_role, resolve_role
 
 logger = logging.getLogger("study")
 
@@ -129,7 +129,11 @@ def main(argv: list[str]) -> int:
             command=shlex.join([sys.executable, "run_study.py", *argv]),
             role=role,
         )
-        manifest = run_worker(request) if role.is_worker else run_study(request)
+        if role.is_worker:
+            run_worker(request)
+            manifest = None
+        else:
+            manifest = run_study(request)
     except (UserInputError, ResultsFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -137,8 +141,8 @@ def main(argv: list[str]) -> int:
         logger.info("data prepared: see %s and %s", paths.data_summary, paths.split_csv)
     elif "report" in stages and not role.is_worker:
         logger.info("report: %s", paths.report.resolve())
-    if manifest.get("stopped"):
-        logger.warning("the study %s", manifest["stopped"])
+    if manifest is not None and manifest.stopped:
+        logger.warning("the study %s", manifest.stopped)
         return EXIT_STOPPED
     return 0
 

@@ -24,8 +24,8 @@ import keras
 import tensorflow as tf
 
 from study.config import ModelConfig
-from study.gradcam import GradCam
-from study.hypermodel import LOGIT_LAYER, build_model
+from study.explain.gradcam import GradCam
+from study.search.hypermodel import LOGIT_LAYER, build_model
 
 BATCH = 32
 

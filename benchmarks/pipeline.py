@@ -32,7 +32,8 @@ from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
 from study.config import builtin_config_path, load_config
 from study.data import cache as cache_module
-from study.data.prepare import dataset_arrays, load_training_arrays, prepare_data
+from study.data.prepare import prepare_data
+from study.data.readers import dataset_arrays, load_training_arrays
 from study.results import ResultsPaths, read_csv
 
 BATCH = 32

@@ -1,4 +1,5 @@
-"""Errors the CLI maps to exit codes (DESIGN.md section 4): bad input is 2, anything else is a bug (1)."""
+"""Every error the user can act on: the CLI maps UserInputError to exit code 2 with its one line; anything else
+is a bug (exit 1)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,7 @@ class ConfigError(UserInputError):
 
 class DataLayoutError(UserInputError):
     """A --data path that does not hold the expected Kaggle layout."""
+
+
+class SearchFailedError(UserInputError):
+    """No trial completed (every setting failed): exit 2 pointing at trials.csv, not a traceback."""

@@ -6,7 +6,6 @@ done, so rerunning the same command skips finished stages and a report can be bu
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -17,13 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from study.budget import Deadline
-from study.config import StudyConfig
-from study.distributed import SINGLE, Role
+from study.config import StudyConfig, config_from_json, config_to_json
 from study.errors import UserInputError
-from study.results import STAGES, ResultsPaths, new_manifest, read_json, read_manifest, write_json
+from study.results import STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
+from study.search.distributed import SINGLE, Role
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +78,20 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, manifest: dict[str, Any]) -> None:
-    """A started results folder continues only the same study: same config, same data."""
-    if paths.config.exists() and _study_defining(read_json(paths.config)) != _study_defining(cfg.to_dict()):
+def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, manifest: Manifest) -> None:
+    """A started results folder continues only the same study: same config, same data. The time budget and
+    the ablation's extent may change: a resumed run may have more or less of the night left, and may ask for
+    more seeds or factors (finished runs are kept; each is one variant and seed)."""
+    if paths.config.exists():
+        saved = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
+        if replace(saved, budget=cfg.budget, ablation=cfg.ablation) != cfg:
+            raise UserInputError(
+                f"--results {paths.root}: holds a study with a different config ({paths.config}); "
+                "use a new --results folder, or rerun with the same config"
+            )
+    if "data" in manifest.stages_done and manifest.data_source not in (None, data_source):
         raise UserInputError(
-            f"--results {paths.root}: holds a study with a different config ({paths.config}); "
-            "use a new --results folder, or rerun with the same config"
-        )
-    if "data" in manifest["stages_done"] and manifest.get("data_source", data_source) != data_source:
-        raise UserInputError(
-            f"--results {paths.root}: holds a study of {manifest['data_source']}, not {data_source}; "
+            f"--results {paths.root}: holds a study of {manifest.data_source}, not {data_source}; "
             "use a new --results folder"
         )
 
@@ -117,12 +119,6 @@ def _ablation_deadline(cfg: StudyConfig) -> Deadline:
     return _budget_deadline(cfg, cfg.budget.search_share + cfg.budget.ablation_share)
 
 
-def _study_defining(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without the time budget and the ablation's extent: a resumed run may have more or less of
-    the night left, and may ask for more seeds or factors (finished runs are kept; each is one variant, seed)."""
-    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in ("budget", "ablation")}
-
-
 def _demo_data(ctx: StageContext) -> Path:
     from study.data.demo import demo_dataset
 
@@ -137,9 +133,9 @@ def _stage_data(ctx: StageContext) -> str | None:
 
 
 def _stage_search(ctx: StageContext) -> str | None:
-    from study.data.prepare import load_training_arrays
-    from study.search import run_search
-    from study.search_effects import write_search_effects
+    from study.ablation.effects import write_search_effects
+    from study.data.readers import load_training_arrays
+    from study.search.run import run_search
 
     cfg, role = ctx.request.cfg, ctx.request.role
     # The chief trains nothing (it needs the model's shape only), so it loads no arrays.
@@ -154,20 +150,20 @@ def _stage_search(ctx: StageContext) -> str | None:
 
 
 def _stage_evaluate(ctx: StageContext) -> str | None:
-    from study.stages import evaluate_best_model
+    from study.evaluate.stage import evaluate_best_model
 
     evaluate_best_model(ctx.request.cfg, ctx.paths, ctx.request.cache_dir)
     return None
 
 
 def _stage_ablation(ctx: StageContext) -> str | None:
-    from study.ablation import run_ablation
+    from study.ablation.run import run_ablation
 
     return run_ablation(ctx.request.cfg, ctx.paths, ctx.request.cache_dir, ctx.ablation_deadline)
 
 
 def _stage_gradcam(ctx: StageContext) -> str | None:
-    from study.stages import gradcam_gallery
+    from study.explain.stage import gradcam_gallery
 
     gradcam_gallery(ctx.request.cfg, ctx.paths, ctx.request.cache_dir)
     return None
@@ -191,45 +187,45 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageContext], str | None]] = {
 }
 
 
-def run_worker(request: StudyRequest) -> dict[str, Any]:
+def run_worker(request: StudyRequest) -> None:
     """A worker of a distributed search: wait for the chief's data stage, check it is the same study, train
     the trials the chief hands out. It writes no manifest, config or report: the chief owns those."""
-    from study.data.prepare import load_training_arrays
-    from study.distributed import wait_for_chief_data
-    from study.search import run_search
+    from study.data.readers import load_training_arrays
+    from study.search.distributed import wait_for_chief_data
+    from study.search.run import run_search
 
     paths = ResultsPaths(request.results_dir)
     manifest = wait_for_chief_data(paths)
-    _check_same_study(paths, request.cfg, str(manifest["data_source"]), manifest)
+    _check_same_study(paths, request.cfg, str(manifest.data_source), manifest)
     cfg = request.cfg
     arrays = load_training_arrays(paths, cfg.space.resolutions, cfg.data.aspect, request.cache_dir)
     run_search(cfg, arrays, paths, _search_deadline(cfg), request.role)
     logger.info("worker %s: the chief has no more trials; done", request.role.tuner_id)
-    return {}
 
 
-def run_study(request: StudyRequest) -> dict[str, Any]:
+def run_study(request: StudyRequest) -> Manifest:
     """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
     deadlines = _search_deadline(request.cfg), _ablation_deadline(request.cfg)  # counted from here, data included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
-    manifest = read_manifest(paths) or new_manifest(request.command, _versions(), None, _git_sha())
+    manifest = read_manifest(paths.manifest) or Manifest.new(request.command, _versions(), _git_sha())
     _check_same_study(paths, request.cfg, data_source, manifest)
-    _check_stage_order(request.stages, manifest["stages_done"])
-    manifest.update(
+    _check_stage_order(request.stages, manifest.stages_done)
+    manifest = replace(
+        manifest,
         status="running",
         command=request.command,
         config_name=request.cfg.name,
         data_source=data_source,
-        started=manifest.get("started") or _now(),
+        started=manifest.started or _now(),
         finished=None,
     )
-    if any(stage in request.stages and stage not in manifest["stages_done"] for stage in ("search", "gradcam")):
-        from study.hypermodel import check_model_settings
+    if any(stage in request.stages and stage not in manifest.stages_done for stage in ("search", "gradcam")):
+        from study.search.hypermodel import check_model_settings
 
         check_model_settings(request.cfg.model, request.cfg.space.resolutions, request.cfg.gradcam.layer)
-    write_json(paths.config, request.cfg.to_dict())
-    write_json(paths.manifest, manifest)
+    atomic_write_text(paths.config, config_to_json(request.cfg))
+    manifest.write(paths.manifest)
     ctx = StageContext(request, paths, request.data_path or Path(), *deadlines)
     if request.data_path is None and any(s in request.stages for s in STAGE_FUNCTIONS if s != "report"):
         ctx = replace(ctx, data_path=_demo_data(ctx))  # generated once; regenerated if the cache was wiped
@@ -237,41 +233,42 @@ def run_study(request: StudyRequest) -> dict[str, Any]:
         for stage in STAGES:
             if stage not in request.stages:
                 continue
-            if stage in manifest["stages_done"] and stage != "report":
+            if stage in manifest.stages_done and stage != "report":
                 logger.info("stage %s: already done in %s, skipping", stage, paths.root)
                 continue
             logger.info("stage %s: starting", stage)
-            if stage in MODEL_STAGES and not manifest.get("device"):
+            if stage in MODEL_STAGES and not manifest.device:
                 from study.device import describe_device  # Keras is imported only by stages that train or predict
 
-                manifest["device"] = describe_device()
+                manifest = replace(manifest, device=describe_device())
             if stage == "report":  # the page shows the study's final status, so settle it first
-                manifest.update(status=_final_status(manifest), finished=_now())
-                write_json(paths.manifest, manifest)
+                manifest = replace(manifest, status=_final_status(manifest), finished=_now())
+                manifest.write(paths.manifest)
             started = time.monotonic()
             stopped = STAGE_FUNCTIONS[stage](ctx)
-            if stopped:  # several stages may stop short (search, ablation): keep every reason
-                manifest["stopped"] = "; ".join(filter(None, (manifest.get("stopped"), stopped)))
-            manifest["stage_seconds"][stage] = round(time.monotonic() - started, 1)
-            if stage not in manifest["stages_done"]:
-                manifest["stages_done"].append(stage)
-            write_json(paths.manifest, manifest)
-            logger.info("stage %s: done in %.1f s", stage, manifest["stage_seconds"][stage])
+            seconds = round(time.monotonic() - started, 1)
+            manifest = replace(
+                manifest,
+                # several stages may stop short (search, ablation): keep every reason
+                stopped="; ".join(filter(None, (manifest.stopped, stopped))) or None,
+                stage_seconds={**manifest.stage_seconds, stage: seconds},
+                stages_done=tuple(dict.fromkeys((*manifest.stages_done, stage))),
+            )
+            manifest.write(paths.manifest)
+            logger.info("stage %s: done in %.1f s", stage, seconds)
     except KeyboardInterrupt:
-        manifest.update(status="interrupted", finished=_now())
-        write_json(paths.manifest, manifest)
+        replace(manifest, status="interrupted", finished=_now()).write(paths.manifest)
         raise
     except BaseException:
-        manifest.update(status="failed", finished=_now())
-        write_json(paths.manifest, manifest)
+        replace(manifest, status="failed", finished=_now()).write(paths.manifest)
         raise
     if "report" not in request.stages:
-        manifest.update(status=_final_status(manifest), finished=_now())
-        write_json(paths.manifest, manifest)
+        manifest = replace(manifest, status=_final_status(manifest), finished=_now())
+        manifest.write(paths.manifest)
     return manifest
 
 
-def _check_stage_order(requested: tuple[str, ...], done: list[str]) -> None:
+def _check_stage_order(requested: tuple[str, ...], done: tuple[str, ...]) -> None:
     """Each stage reads what the earlier ones wrote, so they must be done or run now; the report alone
     works on any partial study. Checked before any work, so a wrong --stages costs nothing."""
     available = [stage for stage in STAGES if stage != "report"]
@@ -285,11 +282,11 @@ def _check_stage_order(requested: tuple[str, ...], done: list[str]) -> None:
             )
 
 
-def _final_status(manifest: dict[str, Any]) -> str:
+def _final_status(manifest: Manifest) -> str:
     """complete once every available stage before the report is done; stopped when a stage ended short of the
     plan (the time budget); partial when a run (e.g. --prepare-only) ended on purpose with stages still to do,
     so no reader mistakes it for a study still running."""
-    if manifest.get("stopped"):
+    if manifest.stopped:
         return "stopped"
     needed = [stage for stage in STAGES if stage != "report"]
-    return "complete" if all(stage in manifest["stages_done"] for stage in needed) else "partial"
+    return "complete" if all(stage in manifest.stages_done for stage in needed) else "partial"

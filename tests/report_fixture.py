@@ -1,4 +1,4 @@
-"""A fake results folder written through study/results.py's writers, with values the report tests know.
+"""A fake results folder written through study.results' records and writers, with values the report tests know.
 
 `write_fixture` writes a complete study (every file the report reads); `partial=True` writes a study
 killed during the search (two trials, no best/, no gradcam/). `tag` is appended to file names, config
@@ -7,6 +7,7 @@ strings, hyperparameter values and ids, so a test can check that none of them re
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,21 @@ from study.results import (
     PREDICTION_COLUMNS,
     SKIPPED_COLUMNS,
     SPLIT_COLUMNS,
+    AblationPlan,
+    BestTrial,
+    CamScores,
+    ConfusionCounts,
+    DataSummary,
+    Estimate,
+    Manifest,
+    MethodScores,
+    PlanBracket,
+    PlanRound,
     ResultsPaths,
+    SearchPlan,
+    TestMetrics,
+    Threshold,
     atomic_write_text,
-    new_manifest,
     trial_columns,
     write_csv,
     write_json,
@@ -85,24 +98,22 @@ def fixture_predictions(n: int = 40) -> tuple[list[int], list[float]]:
 def write_fixture(root: Path, *, partial: bool = False, tag: str = "", config_name: str = "overnight") -> ResultsPaths:
     """Write the fake study into `root` and return its paths."""
     paths = ResultsPaths(root)
-    manifest = new_manifest(
-        f"python run_study.py --data /data{tag}",
-        {"python": "3.11.9", "keras": "3.15.1"},
-        f"NVIDIA T4{tag}",
-        "0123456789abcdef",
-    )
-    manifest.update(
+    manifest = replace(
+        Manifest.new(
+            f"python run_study.py --data /data{tag}", {"python": "3.11.9", "keras": "3.15.1"}, "0123456789abcdef"
+        ),
+        device=f"NVIDIA T4{tag}",
         status="running" if partial else "complete",
         config_name=config_name,
         data_source="synthetic demo" if config_name == "demo" else "/data/chest_xray",
-        stages_done=["data"] if partial else list(DONE),
+        stages_done=("data",) if partial else DONE,
         stage_seconds={"data": 41.5}
         if partial
         else {"data": 41.5, "search": 9000.0, "evaluate": 75.25, "gradcam": 30.0},
         started="2025-01-01T22:00:00Z",
         finished=None if partial else "2025-01-02T05:00:00Z",
     )
-    write_json(paths.manifest, manifest)
+    manifest.write(paths.manifest)
     write_json(
         paths.config,
         {
@@ -136,46 +147,26 @@ def _write_data(paths: ResultsPaths, tag: str) -> None:
     ]
     write_csv(paths.split_csv, SPLIT_COLUMNS, rows)
     write_csv(paths.skipped_csv, SKIPPED_COLUMNS, [{"path": p + tag, "reason": r + tag} for p, r in SKIPPED])
-    write_json(
-        paths.data_summary,
-        {
-            "counts": COUNTS,
-            "patients": PATIENTS,
-            "source_counts": COUNTS,
-            "skipped": len(SKIPPED),
-            "duplicates_removed": 4,
-            "test_leakage_duplicates": 2,
-            "files_without_patient_id": 0,
-            "val_fraction": 0.08,
-            "seed": 42,
-            "data_root": f"/data{tag}",
-            "data_hash": "abc",
-        },
-    )
+    DataSummary(
+        counts=COUNTS,
+        patients=PATIENTS,
+        source_counts=COUNTS,
+        data_hash="abc",
+        skipped=len(SKIPPED),
+        skipped_by_reason={"cannot decode": 1, "zero bytes": 1, "smaller than 32 px": 1},
+        duplicates_removed=4,
+        test_leakage_duplicates=2,
+        files_without_patient_id=0,
+        val_fraction=0.08,
+        val_share=0.08,
+        seed=42,
+        data_root=f"/data{tag}",
+    ).write(paths.data_summary)
 
 
 def _write_search(paths: ResultsPaths, tag: str, trials: tuple[tuple[str, float | None], ...]) -> None:
-    write_json(
-        paths.plan,
-        {
-            "max_epochs": 9,
-            "factor": 3,
-            "hyperband_iterations": 1,
-            "total_trials": 13,
-            "total_epochs": 60,
-            "brackets": [
-                {
-                    "iteration": 0,
-                    "bracket": 2,
-                    "rounds": [
-                        {"round": 0, "trials": 9, "epochs": 1, "initial_epoch": 0},
-                        {"round": 1, "trials": 3, "epochs": 3, "initial_epoch": 1},
-                        {"round": 2, "trials": 1, "epochs": 9, "initial_epoch": 3},
-                    ],
-                }
-            ],
-        },
-    )
+    rounds = (PlanRound(0, 9, 1, 0), PlanRound(1, 3, 3, 1), PlanRound(2, 1, 9, 3))
+    SearchPlan(9, 3, 1, 13, 60, (PlanBracket(0, 2, rounds),)).write(paths.plan)
     rows = []
     for i, (status, auc) in enumerate(trials):
         trial_id = f"{i:04d}"
@@ -242,11 +233,11 @@ def _write_ablation(paths: ResultsPaths, tag: str) -> None:
         for seed in (1, 2, 3)
     ]
     write_csv(paths.ablation_runs, ABLATION_RUN_COLUMNS, runs)
-    write_json(
-        paths.ablation_plan,
-        {"seeds": 3, "factors": ["unfrozen_layers", "dropout"], "epochs": 9, "variants": list(ABLATION),
-         "runs": [run["run_id"] for run in runs], "skipped": [ABLATION_SKIPPED + tag], "refused": None},
-    )  # fmt: skip
+    AblationPlan(
+        seeds=3, factors=("unfrozen_layers", "dropout"), epochs=9, variants=tuple(ABLATION),
+        runs=tuple(run["run_id"] for run in runs), skipped=(ABLATION_SKIPPED + tag,), refused=None,
+        estimate_seconds=600.0,
+    ).write(paths.ablation_plan)  # fmt: skip
     summary = [
         {"variant": variant, "metric": "test_auc", "n": 3, "delta_mean": delta[0], "delta_ci_low": delta[1],
          "delta_ci_high": delta[2]} if delta else {"variant": variant, "metric": "test_auc", "n": 3}
@@ -264,31 +255,22 @@ def _write_ablation(paths: ResultsPaths, tag: str) -> None:
 
 
 def _write_best(paths: ResultsPaths, tag: str) -> None:
-    write_json(
-        paths.best_hyperparameters,
-        {
-            "trial_id": BEST_TRIAL_ID,
-            "values": {"alpha": 0.35, "learning_rate": 0.0001, "optimizer": f"adam{tag}"},
-            "val_auc": 0.91,
-        },
+    BestTrial(BEST_TRIAL_ID, {"alpha": 0.35, "learning_rate": 0.0001, "optimizer": f"adam{tag}"}, 0.91).write(
+        paths.best_hyperparameters
     )
-    write_json(
-        paths.threshold,
-        {"method": "youden", "threshold": THRESHOLD, "val_sensitivity": 0.95, "val_specificity": 0.87, "n_val": 340},
-    )
-    write_json(
-        paths.test_metrics,
-        {
-            "n": 624,
-            "n_positive": 390,
-            "n_negative": 234,
-            "threshold": THRESHOLD,
-            "confidence": 0.95,
-            "bootstrap_resamples": 2000,
-            "metrics": {k: {"value": v, "ci_low": lo, "ci_high": hi} for k, (v, lo, hi) in METRICS.items()},
-            "confusion_matrix": CONFUSION,
-        },
-    )
+    Threshold("youden", THRESHOLD, 0.95, 0.87, 340).write(paths.threshold)
+    TestMetrics(
+        n=624,
+        n_positive=390,
+        n_negative=234,
+        n_patients=400,
+        threshold=THRESHOLD,
+        confidence=0.95,
+        bootstrap_resamples=2000,
+        ci_method="percentile bootstrap over patients",
+        metrics={k: Estimate(v, lo, hi) for k, (v, lo, hi) in METRICS.items()},
+        confusion_matrix=ConfusionCounts(**CONFUSION),
+    ).write(paths.test_metrics)
     labels, probs = fixture_predictions()
     rows = [
         {"split": "test", "path": f"test/img{i}{tag}.jpeg", "label": y, "prob": p}
@@ -327,12 +309,12 @@ def _write_gradcam(paths: ResultsPaths, tag: str) -> None:
         [{"source": f"test/img{i}.jpeg", "variant": variant, "variant_label": label + tag, "prob": 0.9}
          for variant, (label, *_rest) in ABLATION.items() for i in range(2)],
     )  # fmt: skip
-    scores = {
-        "deletion_auc_mean": 0.213, "random_deletion_auc_mean": 0.402, "border_share_mean": 0.311,
-        "border_flagged": 3, "mask_ratio_mean": 2.46, "mask_ratio_median": 2.2, "films_with_masks": 90,
-    }  # fmt: skip
-    write_json(
-        paths.gradcam_scores,
-        {"layer": "out_relu", "films_scored": 150, "border_band": 0.08, "border_warning": 0.5,
-         "methods": {"gradcam": scores, "gradcam++": {**scores, "deletion_auc_mean": 0.25}}},
+    scores = MethodScores(
+        deletion_auc_mean=0.213, random_deletion_auc_mean=0.402, border_share_mean=0.311, border_flagged=3,
+        mask_ratio_mean=2.46, mask_ratio_median=2.2, films_with_masks=90,
     )  # fmt: skip
+    CamScores(
+        layer="out_relu", films_scored=150, explained_class="the predicted class at the validation threshold",
+        border_band=0.08, border_warning=0.5,
+        methods={"gradcam": scores, "gradcam++": replace(scores, deletion_auc_mean=0.25)},
+    ).write(paths.gradcam_scores)  # fmt: skip

@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from study.ablation_stats import delong_test
+from study.ablation.stats import delong_test
 from study.results import read_csv
 from tests.conftest import SmokeRun, smoke_command
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
 
 METRICS = ("val_auc", "test_auc", "test_accuracy", "test_sensitivity", "test_specificity")
 COMPARED = ("run_id", "variant", "seed", "status", "best_epoch", "threshold", *METRICS)
@@ -96,6 +96,7 @@ def test_smoke_ablation_latex_and_caption(smoke: SmokeRun) -> None:
     assert markdown.count("\n| ") == 3 and "Best configuration" in markdown  # header + 2 variants
 
 
+@pytest.mark.xdist_group("long")
 def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: SmokeRun, tmp_path: Path) -> None:
     """Start from the smoke study with its first two runs done, kill -9 a moment after the third finished
     (during the fourth), rerun: the runs match the uninterrupted study's, and each trained once."""

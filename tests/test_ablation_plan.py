@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from study.ablation_plan import BEST, factor_levels, plan_runs, run_seeds, variants
+from study.ablation.plan import BEST, factor_levels, plan_runs, run_seeds, variants
 from study.config import StudyConfig, builtin_config_path, load_config
 
 BEST_VALUES = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.ablation_stats import delong_test, paired_delta, seed_interval
+from study.ablation.stats import delong_test, paired_delta, seed_interval
 
 ASAH = Path(__file__).parent / "data" / "asah.csv"
 

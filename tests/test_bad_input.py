@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from study.config import builtin_config_path, load_config
-from study.data.prepare import dataset_arrays, prepare_data
+from study.data.prepare import prepare_data
+from study.data.readers import dataset_arrays
 from study.errors import DataLayoutError
-from study.results import ResultsPaths, read_csv
+from study.results import DataSummary, ResultsPaths, read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = load_config(builtin_config_path("smoke"))
@@ -40,7 +41,7 @@ def write_dataset(root: Path) -> Path:
     return root / "chest_xray"
 
 
-def prepare(data: Path, tmp_path: Path) -> tuple[ResultsPaths, dict]:
+def prepare(data: Path, tmp_path: Path) -> tuple[ResultsPaths, DataSummary]:
     paths = ResultsPaths(tmp_path / "results")
     summary = prepare_data(data, CFG, tmp_path / "cache", paths)
     return paths, summary
@@ -124,8 +125,8 @@ def test_bad_files_among_good_ones_are_skipped_and_listed(tmp_path: Path, monkey
     assert reasons["person95_virus_1.jpeg"].startswith("duplicate: same pixels as")
     assert reasons["person96_virus_1.jpeg"].startswith("decompression bomb guard")
     assert reasons["person97_virus_1.jpeg"] == "unreadable: Permission denied"
-    assert summary["skipped"] == 8 and summary["duplicates_removed"] == 1
-    assert summary["source_counts"]["train"]["PNEUMONIA"] == 3
+    assert summary.skipped == 8 and summary.duplicates_removed == 1
+    assert summary.source_counts["train"]["PNEUMONIA"] == 3
 
 
 def test_leakage_into_test_is_reported_and_kept_out_of_training(tmp_path: Path) -> None:
@@ -133,7 +134,7 @@ def test_leakage_into_test_is_reported_and_kept_out_of_training(tmp_path: Path) 
     test_film = next((root / "test" / "NORMAL").iterdir())
     (root / "train" / "NORMAL" / "IM-0777-0001.jpeg").write_bytes(test_film.read_bytes())
     paths, summary = prepare(root, tmp_path)
-    assert summary["test_leakage_duplicates"] == 1
+    assert summary.test_leakage_duplicates == 1
     assert skipped(paths)["IM-0777-0001.jpeg"].startswith("leakage")
     assert "IM-0777-0001.jpeg" not in {Path(row["path"]).name for row in read_csv(paths.split_csv)}
 
@@ -147,7 +148,7 @@ def test_odd_formats_become_8_bit_grayscale(tmp_path: Path) -> None:
     film(43).convert("P").save(folder / "IM-0102-0001.jpeg", format="BMP")
     Image.merge("RGB", [film(44), film(45), film(46)]).save(folder / "IM-0103-0001.jpeg")
     paths, summary = prepare(root, tmp_path)
-    assert summary["skipped"] == 0 and summary["source_counts"]["train"]["NORMAL"] == 7
+    assert summary.skipped == 0 and summary.source_counts["train"]["NORMAL"] == 7
     decoded = dataset_arrays(paths, [64], "squash", tmp_path / "cache")
     ramp_cached = decoded.take(64, [str(folder / "IM-0101-0001.jpeg")])[0, ..., 0]
     assert ramp_cached[:, 0].mean() < 10 and ramp_cached[:, -1].mean() > 245, "16-bit scaled, not clipped"
@@ -170,15 +171,15 @@ def test_kaggle_archive_extras_are_ignored(tmp_path: Path) -> None:
     (macosx / "._IM-0001-0001.jpeg").write_bytes(b"\x00\x05\x16\x07")
     (root / "train" / "NORMAL" / "._IM-0001-0001.jpeg").write_bytes(b"\x00\x05\x16\x07")
     _, summary = prepare(tmp_path / "data", tmp_path)
-    assert summary["source_counts"]["train"] == {"NORMAL": 3, "PNEUMONIA": 3}
-    assert summary["skipped"] == 0
+    assert summary.source_counts["train"] == {"NORMAL": 3, "PNEUMONIA": 3}
+    assert summary.skipped == 0
 
 
 def test_a_dataset_below_the_given_folder_is_found_and_two_are_ambiguous(tmp_path: Path) -> None:
     write_dataset(tmp_path / "downloads" / "v2")
     (tmp_path / "downloads" / "loop").symlink_to(tmp_path / "downloads", target_is_directory=True)
     _, summary = prepare(tmp_path / "downloads", tmp_path)
-    assert summary["data_root"] == str(tmp_path / "downloads" / "v2" / "chest_xray")
+    assert summary.data_root == str(tmp_path / "downloads" / "v2" / "chest_xray")
     write_dataset(tmp_path / "downloads" / "v3")
     with pytest.raises(DataLayoutError, match=r"ambiguous, 2 dataset copies found .*v2/chest_xray.*v3/chest_xray"):
         prepare(tmp_path / "downloads", tmp_path / "again")
@@ -199,3 +200,26 @@ def test_cli_exits_2_with_one_line_and_keeps_the_skipped_list(tmp_path: Path) ->
     assert len(lines) == 1 and "train/PNEUMONIA: no usable films" in lines[0], completed.stderr
     assert len(read_csv(tmp_path / "r" / "data" / "skipped.csv")) == 3
     assert json.loads((tmp_path / "r" / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_a_started_study_refuses_another_config_and_accepts_a_new_budget(tmp_path: Path) -> None:
+    """A changed config would mix two studies in one folder; only the budget and the ablation's extent may change."""
+    write_dataset(tmp_path / "data")
+    results = tmp_path / "r"
+
+    def prepare_only(*overrides: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "run_study.py"), "--data", str(tmp_path / "data"), "--prepare-only",
+             "--config", str(builtin_config_path("smoke")), "--results", str(results), "--cache", str(tmp_path / "c"),
+             *(arg for override in overrides for arg in ("--set", override))],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+
+    assert prepare_only().returncode == 0
+    kept = {path: path.read_bytes() for path in (results / "config.json", results / "data" / "split.csv")}
+    refused = prepare_only("data.split_seed=7")
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(results / "config.json") in lines[0] and "different config" in lines[0]
+    assert {path: path.read_bytes() for path in kept} == kept  # nothing of the started study was rewritten
+    assert prepare_only("budget.time=1h", "ablation.seeds=3").returncode == 0

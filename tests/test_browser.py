@@ -18,7 +18,7 @@ from tests.conftest import SmokeRun
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_BROWSER_VARIABLE = "CHEST_XRAY_REQUIRE_BROWSER"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
 
 
 def _browser_available() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from study.budget import Calibration, TrialClock, format_duration, parse_duration
+from study.budget import TrialClock, format_duration, parse_duration
 from study.errors import ConfigError
+from study.results import Calibration
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.cam_scores import border_energy_share, deletion_auc, energy_in_mask_ratio, random_maps
+from study.explain.scores import border_energy_share, deletion_auc, energy_in_mask_ratio, random_maps
 
 
 def _films_with_a_bright_patch(count: int) -> np.ndarray:

@@ -12,7 +12,8 @@ from study.config import builtin_config_path, load_config
 from study.data import cache as cache_module
 from study.data.cache import decoded_arrays, fit_square, square_to_original
 from study.data.discover import FilmRecord, find_split_root, list_films, patient_id_from_name
-from study.data.prepare import dataset_arrays, load_training_arrays, prepare_data
+from study.data.prepare import prepare_data
+from study.data.readers import dataset_arrays, load_training_arrays
 from study.data.split import assign_splits
 from study.data.synthetic import write_demo_dataset
 from study.errors import DataLayoutError

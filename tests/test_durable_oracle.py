@@ -8,7 +8,7 @@ from pathlib import Path
 import keras_tuner
 from keras_tuner.engine.trial import Trial
 
-from study.durable_oracle import DurableHyperbandOracle, Refusal, trial_seed
+from study.search.oracle import DurableHyperbandOracle, Refusal, trial_seed
 
 
 def _oracle(directory: Path) -> DurableHyperbandOracle:

@@ -6,7 +6,14 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from study.config import EvaluateConfig
-from study.evaluate import Predictions, choose_threshold, cluster_bootstrap, point_metrics, rank_auc, score_test_set
+from study.evaluate.metrics import (
+    Predictions,
+    choose_threshold,
+    cluster_bootstrap,
+    point_metrics,
+    rank_auc,
+    score_test_set,
+)
 
 
 def test_youden_threshold_separates_a_separable_validation_set() -> None:
@@ -49,10 +56,10 @@ def test_cluster_bootstrap_is_reproducible_and_brackets_the_estimate() -> None:
     predictions = _predictions(60, 3, seed=0)
     cfg = EvaluateConfig(threshold_rule="youden", bootstrap_resamples=400, confidence=0.95, seed=7)
     report = score_test_set(predictions, 0.5, cfg)
-    auc = report["metrics"]["auc"]
-    assert auc["ci_low"] < auc["value"] < auc["ci_high"]
+    auc = report.metrics["auc"]
+    assert auc.ci_low < auc.value < auc.ci_high
     assert report == score_test_set(predictions, 0.5, cfg)
-    assert report["confusion_matrix"]["tp"] + report["confusion_matrix"]["fn"] == report["n_positive"]
+    assert report.confusion_matrix.tp + report.confusion_matrix.fn == report.n_positive
 
 
 def test_clustered_films_widen_the_interval() -> None:

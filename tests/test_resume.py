@@ -34,7 +34,10 @@ def _completed_lines(results: Path) -> int:
     return len(re.findall(r"trial \[\d+\] COMPLETED", log.read_text())) if log.exists() else 0
 
 
-def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(smoke: SmokeRun, tmp_path: Path) -> None:
+@pytest.mark.xdist_group("long")
+def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(
+    smoke_cache: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """kill -9 once during calibration or the first trial, then at a random moment after the third trial
     ended (mid-trial, mid-export or between trials), then let the study finish; in between, the study
     restarts itself after every trial to free memory, so every trial boundary is also crossed by a fresh
@@ -43,7 +46,7 @@ def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(smoke: SmokeRun,
     # A tiny memory share: the study also restarts itself after every trial (what frees TensorFlow's memory).
     # The stages a kill can hurt before the test set is used; the ablation's own kill test is in test_ablation.py.
     command = smoke_command(
-        results, smoke.cache, "--set", "budget.memory_share=0.001", "--stages", "data,search,evaluate"
+        results, smoke_cache, "--set", "budget.memory_share=0.001", "--stages", "data,search,evaluate"
     )
     rng = random.Random(4)
     for completed_before_kill in (0, 3):
@@ -58,6 +61,7 @@ def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(smoke: SmokeRun,
     final = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
 
+    smoke: SmokeRun = request.getfixturevalue("smoke")  # built meanwhile by another worker
     reference = read_csv(smoke.paths.trials_csv)
     resumed = read_csv(results / "search" / "trials.csv")
     assert [[row[k] for k in COMPARED] for row in resumed] == [[row[k] for k in COMPARED] for row in reference]
@@ -76,14 +80,17 @@ def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(smoke: SmokeRun,
     assert max(memory) - min(memory) < 300, f"memory bounded by the restarts: {memory}"
 
 
+@pytest.mark.xdist_group("smoke")
 def test_time_budget_stops_after_whole_trials_evaluates_and_exits_3(smoke: SmokeRun, tmp_path: Path) -> None:
-    """The budget is sized from this machine's own reference run: room for about one and a half trials."""
+    """The budget is sized from this machine's own reference run: room for about two of its five trials (the
+    five take about six first-trial times), so at least one trial fits and not all do, even when this run is
+    much slower or faster than the reference (other tests share the cores)."""
     reference_manifest = json.loads(smoke.paths.manifest.read_text())
     calibration = json.loads((smoke.paths.search_dir / "calibration.json").read_text())
     first_trial = float(read_csv(smoke.paths.trials_csv)[0]["seconds"])
     share = 0.85
     budget = math.ceil(
-        (reference_manifest["stage_seconds"]["data"] + calibration["build_seconds"] + 1.5 * first_trial + 10) / share
+        (reference_manifest["stage_seconds"]["data"] + calibration["build_seconds"] + 2.0 * first_trial + 10) / share
     )
     results = tmp_path / "results"
     completed = subprocess.run(

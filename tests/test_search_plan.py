@@ -9,7 +9,7 @@ from pathlib import Path
 import keras_tuner
 import pytest
 
-from study.search import hyperband_plan
+from study.search.plan import hyperband_plan
 
 
 def _oracle_schedule(tmp_path: Path, max_epochs: int, factor: int, iterations: int) -> list[tuple[int, int, int, int]]:
@@ -50,16 +50,16 @@ def test_plan_matches_the_trials_keras_tuner_runs(
     plan = hyperband_plan(max_epochs, factor, iterations)
     schedule = _oracle_schedule(tmp_path, max_epochs, factor, iterations)
     planned = Counter(
-        (bracket["bracket"], round_["round"], round_["epochs"], round_["initial_epoch"])
-        for bracket in plan["brackets"]
-        for round_ in bracket["rounds"]
-        for _ in range(round_["trials"])
+        (bracket.bracket, round_.round, round_.epochs, round_.initial_epoch)
+        for bracket in plan.brackets
+        for round_ in bracket.rounds
+        for _ in range(round_.trials)
     )
     assert planned == Counter(schedule)
-    assert plan["total_trials"] == len(schedule)
-    assert plan["total_epochs"] == sum(epochs - initial for _, _, epochs, initial in schedule)
+    assert plan.total_trials == len(schedule)
+    assert plan.total_epochs == sum(epochs - initial for _, _, epochs, initial in schedule)
 
 
 def test_overnight_default_costs_what_the_issue_measured() -> None:
     plan = hyperband_plan(30, 3, 1)
-    assert (plan["total_trials"], plan["total_epochs"]) == (90, 576)
+    assert (plan.total_trials, plan.total_epochs) == (90, 576)

@@ -10,7 +10,8 @@ import pytest
 from keras_tuner.engine.trial import Trial
 
 from study.results import ResultsPaths
-from study.search import FailOnNaN, trial_row
+from study.search.ledger import trial_row
+from study.search.tuner import FailOnNaN
 
 
 def _trial(status: str, message: str | None) -> Trial:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.errors import DataLayoutError
-from study.labels import CLASS_NAMES
+from study.results.vocab import CLASS_NAMES, SPLITS
 
-SOURCE_SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp")
 EXPECTED_LAYOUT = "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg, or the train/ val/ test/ folders themselves"
 
@@ -57,7 +56,7 @@ class Listing:
 
 
 def _has_splits(folder: Path) -> bool:
-    return all((folder / split).is_dir() for split in SOURCE_SPLITS)
+    return all((folder / split).is_dir() for split in SPLITS)
 
 
 def _candidate_roots(data_path: Path) -> list[Path]:
@@ -110,7 +109,7 @@ def list_films(split_root: Path) -> Listing:
     films: list[FilmRecord] = []
     unreadable: list[tuple[str, str]] = []
     without_patient = 0
-    for source_split in SOURCE_SPLITS:
+    for source_split in SPLITS:
         for label in CLASS_NAMES:
             folder = split_root / source_split / label
             if not folder.is_dir():

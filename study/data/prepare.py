@@ -14,15 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from study.config import StudyConfig
-from study.data.cache import DecodedArrays, FilmEntry, decoded_arrays
+from study.data.cache import FilmEntry, decoded_arrays
 from study.data.discover import FilmRecord, find_split_root, list_films
-from study.data.split import SplitArrays, SplitRecord, assign_splits
+from study.data.split import SplitRecord, assign_splits
 from study.errors import DataLayoutError
-from study.labels import CLASS_NAMES, label_code
-from study.results import SKIPPED_COLUMNS, SPLIT_COLUMNS, ResultsPaths, read_csv, read_json, write_csv, write_json
+from study.results import SKIPPED_COLUMNS, SPLIT_COLUMNS, DataSummary, ResultsPaths, write_csv
+from study.results.vocab import CLASS_NAMES, SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -64,34 +62,23 @@ def _require_classes(films: Sequence[FilmRecord], split_root: Path, skipped_csv:
             )
 
 
-def _summary(
-    records: Sequence[SplitRecord], skipped: Sequence[dict[str, str]], extra: dict[str, Any]
-) -> dict[str, Any]:
-    counts: dict[str, dict[str, int]] = {}
-    source_counts: dict[str, dict[str, int]] = {}
+def _summary(records: Sequence[SplitRecord], skipped: Sequence[dict[str, str]], **extra: Any) -> DataSummary:
     by_split = Counter((record.split, record.film.label) for record in records)
     by_source = Counter((record.film.source_split, record.film.label) for record in records)
-    for split in ("train", "val", "test"):
-        counts[split] = {label: by_split[(split, label)] for label in CLASS_NAMES}
-        source_counts[split] = {label: by_source[(split, label)] for label in CLASS_NAMES}
-    patients = {
-        split: len({record.film.patient_id for record in records if record.split == split})
-        for split in ("train", "val", "test")
-    }
     data_hash = hashlib.sha1("".join(sorted(record.sha1 for record in records)).encode()).hexdigest()
     reasons = Counter(row["reason"].split(":")[0] for row in skipped)
-    return {
-        "counts": counts,
-        "patients": patients,
-        "source_counts": source_counts,
-        "data_hash": data_hash,
-        "skipped": len(skipped),
-        "skipped_by_reason": dict(sorted(reasons.items())),
+    return DataSummary(
+        counts={split: {label: by_split[(split, label)] for label in CLASS_NAMES} for split in SPLITS},
+        patients={split: len({r.film.patient_id for r in records if r.split == split}) for split in SPLITS},
+        source_counts={split: {label: by_source[(split, label)] for label in CLASS_NAMES} for split in SPLITS},
+        data_hash=data_hash,
+        skipped=len(skipped),
+        skipped_by_reason=dict(sorted(reasons.items())),
         **extra,
-    }
+    )
 
 
-def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: ResultsPaths) -> dict[str, Any]:
+def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: ResultsPaths) -> DataSummary:
     """Write data/split.csv, skipped.csv and summary.json; every film is opened once, into the decode cache."""
     split_root = find_split_root(data_path)
     listing = list_films(split_root)
@@ -119,71 +106,30 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     summary = _summary(
         records,
         skipped,
-        {
-            "duplicates_removed": len(duplicates),
-            "test_leakage_duplicates": leaked,
-            "files_without_patient_id": listing.without_patient,
-            "val_fraction": cfg.data.val_fraction,
-            "val_share": sum(r.split == "val" for r in records) / max(sum(r.split != "test" for r in records), 1),
-            "seed": cfg.data.split_seed,
-            "data_root": str(split_root),
-        },
+        duplicates_removed=len(duplicates),
+        test_leakage_duplicates=leaked,
+        files_without_patient_id=listing.without_patient,
+        val_fraction=cfg.data.val_fraction,
+        val_share=sum(r.split == "val" for r in records) / max(sum(r.split != "test" for r in records), 1),
+        seed=cfg.data.split_seed,
+        data_root=str(split_root),
     )
-    write_json(paths.data_summary, summary)
+    summary.write(paths.data_summary)
     _log_summary(summary, paths)
     return summary
 
 
-def _log_summary(summary: dict[str, Any], paths: ResultsPaths) -> None:
-    for split in ("train", "val", "test"):
-        counts = summary["counts"][split]
+def _log_summary(summary: DataSummary, paths: ResultsPaths) -> None:
+    for split in SPLITS:
+        counts = summary.counts[split]
         logger.info(
             "%-5s %5d NORMAL %5d PNEUMONIA  %4d patients", split, counts["NORMAL"], counts["PNEUMONIA"],
-            summary["patients"][split],
+            summary.patients[split],
         )  # fmt: skip
     logger.info(
         "skipped %d files %s, of which %d duplicates and %d train/test leaks (%s)",
-        summary["skipped"], summary["skipped_by_reason"] or "", summary["duplicates_removed"],
-        summary["test_leakage_duplicates"], paths.skipped_csv,
+        summary.skipped, summary.skipped_by_reason or "", summary.duplicates_removed,
+        summary.test_leakage_duplicates, paths.skipped_csv,
     )  # fmt: skip
-    if summary["files_without_patient_id"]:
-        logger.info("%d file names carry no patient id: each is its own patient", summary["files_without_patient_id"])
-
-
-def load_split_rows(paths: ResultsPaths, split: str) -> list[dict[str, str]]:
-    return [row for row in read_csv(paths.split_csv) if row["split"] == split]
-
-
-def dataset_arrays(paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path) -> DecodedArrays:
-    """The decode cache the data stage filled (rebuilt, once, if the cache folder was cleared)."""
-    listing = list_films(Path(read_json(paths.data_summary)["data_root"]))
-    decoded = decoded_arrays([str(film.path) for film in listing.films], resolutions, aspect, cache_dir, "films")
-    known = {entry.path for entry in decoded.entries}
-    missing = [row["path"] for row in read_csv(paths.split_csv) if row["path"] not in known]
-    if missing:
-        raise DataLayoutError(
-            f"{missing[0]}: listed in {paths.split_csv} but no longer a usable film; the data changed since the data "
-            "stage, so start a new --results folder"
-        )
-    return decoded
-
-
-def load_training_arrays(
-    paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path
-) -> dict[int, SplitArrays]:
-    """Train and val arrays per resolution, copied into memory from the decode cache."""
-    decoded = dataset_arrays(paths, resolutions, aspect, cache_dir)
-    train, val = load_split_rows(paths, "train"), load_split_rows(paths, "val")
-    return {
-        size: SplitArrays(
-            decoded.take(size, [row["path"] for row in train]),
-            _labels(train),
-            decoded.take(size, [row["path"] for row in val]),
-            _labels(val),
-        )
-        for size in resolutions
-    }
-
-
-def _labels(rows: Sequence[dict[str, str]]) -> np.ndarray:
-    return np.array([label_code(row["label"]) for row in rows], dtype=np.float32)
+    if summary.files_without_patient_id:
+        logger.info("%d file names carry no patient id: each is its own patient", summary.files_without_patient_id)

@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from study.data.discover import FilmRecord
 from study.errors import DataLayoutError
-from study.labels import label_code
+from study.results.vocab import label_code
 
 logger = logging.getLogger(__name__)
 

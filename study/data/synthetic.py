@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from study.labels import CLASS_NAMES
+from study.results.vocab import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,11 @@ read is fatal (ReportInputError): then the report would describe the wrong thing
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from study.report.info_ablation import get_ablation_info, get_search_evidence
 from study.report.info_best import (
@@ -29,7 +28,7 @@ from study.report.records import (
     CountRow,
     DataInfo,
     PlanInfo,
-    PlanRound,
+    PlanRow,
     ReportData,
     RunInfo,
     SkippedRow,
@@ -40,15 +39,17 @@ from study.report.records import (
     as_int,
 )
 from study.results import (
-    FORMAT_VERSION,
     HP_PREFIX,
     STAGES,
+    DataSummary,
+    Manifest,
     ResultsFormatError,
     ResultsPaths,
+    SearchPlan,
     read_csv,
-    read_json,
     read_manifest,
 )
+from study.results.vocab import CLASS_NAMES, SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -64,34 +65,31 @@ class ReportInputError(Exception):
 def get_run_info(paths: ResultsPaths) -> RunInfo | None:
     """The manifest as a record; None before the study starts, ReportInputError when it cannot be trusted."""
     try:
-        manifest = read_manifest(paths)
-        return None if manifest is None else _run_info(manifest)
+        manifest = read_manifest(paths.manifest)
     except ResultsFormatError as exc:
         raise ReportInputError(str(exc)) from exc
-    except (OSError, ValueError, AttributeError, TypeError) as exc:
-        raise ReportInputError(
-            f'{paths.manifest}: unreadable manifest ({exc}); expected a JSON object with "format": {FORMAT_VERSION}'
-        ) from exc
+    except OSError as exc:
+        raise ReportInputError(f"{paths.manifest}: unreadable manifest ({exc})") from exc
+    return None if manifest is None else _run_info(manifest)
 
 
-def _run_info(manifest: dict[str, Any]) -> RunInfo:
-    config_name = manifest.get("config_name")
-    seconds = manifest.get("stage_seconds") or {}
+def _run_info(manifest: Manifest) -> RunInfo:
+    seconds = manifest.stage_seconds
     ordered = [s for s in STAGES if s in seconds] + sorted(s for s in seconds if s not in STAGES)
     return RunInfo(
-        status=str(manifest.get("status", "unknown")),
-        stopped=None if not manifest.get("stopped") else str(manifest["stopped"]),
-        config_name=None if config_name is None else str(config_name),
-        synthetic=manifest.get("data_source") == SYNTHETIC_SOURCE,
-        stages_done=tuple(str(s) for s in manifest.get("stages_done") or ()),
-        stage_seconds=tuple((s, float(seconds[s])) for s in ordered),
-        command=str(manifest.get("command") or ""),
-        versions=tuple((str(k), str(v)) for k, v in sorted((manifest.get("versions") or {}).items())),
-        device=str(manifest.get("device") or ""),
-        git_sha=None if manifest.get("git_sha") is None else str(manifest["git_sha"]),
-        started=None if manifest.get("started") is None else str(manifest["started"]),
-        finished=None if manifest.get("finished") is None else str(manifest["finished"]),
-        seconds_total=sum(float(value) for value in seconds.values()) if seconds else None,
+        status=manifest.status,
+        stopped=manifest.stopped or None,
+        config_name=manifest.config_name,
+        synthetic=manifest.data_source == SYNTHETIC_SOURCE,
+        stages_done=manifest.stages_done,
+        stage_seconds=tuple((s, seconds[s]) for s in ordered),
+        command=manifest.command,
+        versions=tuple(sorted(manifest.versions.items())),
+        device=manifest.device or "",
+        git_sha=manifest.git_sha,
+        started=manifest.started,
+        finished=manifest.finished,
+        seconds_total=sum(seconds.values()) if seconds else None,
     )
 
 
@@ -99,25 +97,24 @@ def get_config_text(paths: ResultsPaths) -> str | None:
     """config.json pretty-printed, so the resolved configuration can be read (and copied) as it ran."""
     if not paths.config.exists():
         return None
-    return json.dumps(read_json(paths.config), indent=2)
+    return paths.config.read_text(encoding="utf-8").strip()
 
 
 def get_data_info(paths: ResultsPaths) -> DataInfo | None:
     """Counts per split x class from data/summary.json and the first skipped files with their reasons."""
     if not paths.data_summary.exists():
         return None
-    summary = read_json(paths.data_summary)
-    counts: dict[str, dict[str, int]] = summary.get("counts") or {}
-    patients: dict[str, int] = summary.get("patients") or {}
+    summary = DataSummary.read(paths.data_summary)
+    counts, patients = summary.counts, summary.patients
     found = {c for per_class in counts.values() for c in per_class}
-    classes = tuple(c for c in ("NORMAL", "PNEUMONIA") if c in found) + tuple(sorted(found - {"NORMAL", "PNEUMONIA"}))
-    splits = [s for s in ("train", "val", "test") if s in counts] + sorted(set(counts) - {"train", "val", "test"})
+    classes = tuple(c for c in CLASS_NAMES if c in found) + tuple(sorted(found - set(CLASS_NAMES)))
+    splits = [s for s in SPLITS if s in counts] + sorted(set(counts) - set(SPLITS))
     rows = tuple(
         CountRow(
             split=s,
-            counts=tuple(int(counts[s].get(c, 0)) for c in classes),
-            total=sum(int(v) for v in counts[s].values()),
-            patients=as_int(patients.get(s)),
+            counts=tuple(counts[s].get(c, 0) for c in classes),
+            total=sum(counts[s].values()),
+            patients=patients.get(s),
         )
         for s in splits
     )
@@ -127,14 +124,14 @@ def get_data_info(paths: ResultsPaths) -> DataInfo | None:
         rows=rows,
         class_totals=tuple(sum(r.counts[i] for r in rows) for i in range(len(classes))),
         total=sum(r.total for r in rows),
-        skipped=len(skipped) if summary.get("skipped") is None else int(summary["skipped"]),
+        skipped=summary.skipped,
         skipped_rows=tuple(SkippedRow(r.get("path", ""), r.get("reason", "")) for r in skipped[:10]),
-        duplicates_removed=as_int(summary.get("duplicates_removed")),
-        files_without_patient_id=as_int(summary.get("files_without_patient_id")),
-        val_fraction=as_float(summary.get("val_fraction")),
-        seed=as_int(summary.get("seed")),
-        test_leakage=as_int(summary.get("test_leakage_duplicates")),
-        data_hash=None if summary.get("data_hash") is None else str(summary["data_hash"]),
+        duplicates_removed=summary.duplicates_removed,
+        files_without_patient_id=summary.files_without_patient_id,
+        val_fraction=summary.val_fraction,
+        seed=summary.seed,
+        test_leakage=summary.test_leakage_duplicates,
+        data_hash=summary.data_hash,
     )
 
 
@@ -142,24 +139,17 @@ def get_plan_info(paths: ResultsPaths) -> PlanInfo | None:
     """search/plan.json, flattened to one row per Hyperband round."""
     if not paths.plan.exists():
         return None
-    plan = read_json(paths.plan)
+    plan = SearchPlan.read(paths.plan)
     return PlanInfo(
-        max_epochs=int(plan["max_epochs"]),
-        factor=int(plan["factor"]),
-        hyperband_iterations=int(plan["hyperband_iterations"]),
-        total_trials=int(plan["total_trials"]),
-        total_epochs=int(plan["total_epochs"]),
+        max_epochs=plan.max_epochs,
+        factor=plan.factor,
+        hyperband_iterations=plan.hyperband_iterations,
+        total_trials=plan.total_trials,
+        total_epochs=plan.total_epochs,
         rounds=tuple(
-            PlanRound(
-                iteration=int(bracket.get("iteration", 0)),
-                bracket=int(bracket["bracket"]),
-                round=int(r["round"]),
-                trials=int(r["trials"]),
-                epochs=int(r["epochs"]),
-                initial_epoch=int(r.get("initial_epoch", 0)),
-            )
-            for bracket in plan.get("brackets") or ()
-            for r in bracket.get("rounds") or ()
+            PlanRow(bracket.iteration, bracket.bracket, r.round, r.trials, r.epochs, r.initial_epoch)
+            for bracket in plan.brackets
+            for r in bracket.rounds
         ),
     )
 
@@ -236,7 +226,7 @@ def load_report_data(root: Path) -> ReportData:
     def part(key: str, what: str, stage: str | None, path: Path, load: Callable[[], T | None]) -> T | None:
         try:
             value = load()
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ResultsFormatError) as exc:
             logger.warning("cannot read %s: %s", path, exc)
             notes[key] = f"No {what}: {path.relative_to(root).as_posix()} could not be read ({exc})."
             return None

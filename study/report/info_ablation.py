@@ -6,16 +6,9 @@ exactly what a reader pastes into a paper; the forest plot reads the unrounded d
 
 from __future__ import annotations
 
-from study.report.records import (
-    AblationInfo,
-    AblationRow,
-    FactorEffect,
-    ForestPoint,
-    SearchEvidence,
-    as_float,
-    as_int,
-)
-from study.results import ABLATION_METRIC_LABELS, ResultsPaths, read_csv, read_json
+from study.report.records import as_float, as_int
+from study.report.records_sections import AblationInfo, AblationRow, FactorEffect, ForestPoint, SearchEvidence
+from study.results import ABLATION_METRIC_LABELS, AblationPlan, ResultsPaths, read_csv
 
 TABLE_FORMATS = ("md", "tex", "csv")
 FIXED_COLUMNS = ("variant", "label", "seeds", "caption")
@@ -30,7 +23,7 @@ def get_ablation_info(paths: ResultsPaths) -> AblationInfo | None:
     """None before the ablation stage wrote its plan."""
     if not paths.ablation_plan.exists():
         return None
-    plan = read_json(paths.ablation_plan)
+    plan = AblationPlan.read(paths.ablation_plan)
     runs = read_csv(paths.ablation_runs) if paths.ablation_runs.exists() else []
     table_path = paths.ablation_table("csv")
     table = read_csv(table_path) if table_path.exists() else []
@@ -47,12 +40,12 @@ def get_ablation_info(paths: ResultsPaths) -> AblationInfo | None:
         headers=("Variant", "Seeds", *(_header(c) for c in columns)),
         rows=tuple(AblationRow(r["variant"], r["label"], int(r["seeds"]), tuple(r[c] for c in columns)) for r in table),
         caption=table[0]["caption"] if table else None,
-        seeds=int(plan["seeds"]),
-        epochs=as_int(plan.get("epochs")),
+        seeds=plan.seeds,
+        epochs=plan.epochs,
         runs_done=sum(row["status"] == "ok" for row in runs),
         runs_failed=sum(row["status"] != "ok" for row in runs),
-        runs_planned=len(plan["runs"]),
-        skipped=tuple(str(note) for note in plan.get("skipped") or ()),
+        runs_planned=len(plan.runs),
+        skipped=plan.skipped,
         tables=tuple(
             (suffix, paths.ablation_table(suffix).relative_to(paths.root).as_posix())
             for suffix in TABLE_FORMATS

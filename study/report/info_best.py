@@ -11,31 +11,10 @@ from urllib.parse import quote
 import numpy as np
 
 from study.report.info_curves import load_test_predictions
-from study.report.records import (
-    BestConfig,
-    CamScores,
-    Confusion,
-    GradcamGroup,
-    GradcamImage,
-    GradcamInfo,
-    Metric,
-    Reference,
-    RocInfo,
-    TestInfo,
-    ThresholdInfo,
-    as_float,
-    as_int,
-)
-from study.results import ResultsPaths, read_csv, read_json
-
-METRIC_NAMES: tuple[tuple[str, str], ...] = (
-    ("auc", "AUC"),
-    ("accuracy", "Accuracy"),
-    ("sensitivity", "Sensitivity"),
-    ("specificity", "Specificity"),
-    ("precision", "Precision"),
-    ("f1", "F1"),
-)
+from study.report.records import BestConfig, Metric, Reference, RocInfo, TestInfo, as_float
+from study.report.records_sections import CamScoreRow, GradcamGroup, GradcamImage, GradcamInfo
+from study.results import BestTrial, CamScores, ConfusionCounts, ResultsPaths, TestMetrics, Threshold, read_csv
+from study.results.vocab import METRIC_LABELS
 
 CATEGORY_TITLES: tuple[tuple[str, str], ...] = (
     ("TP", "True positives: pneumonia, flagged"),
@@ -58,53 +37,39 @@ REFERENCES: tuple[Reference, ...] = (
 def get_best_config(paths: ResultsPaths) -> BestConfig | None:
     if not paths.best_hyperparameters.exists():
         return None
-    best = read_json(paths.best_hyperparameters)
-    return BestConfig(
-        trial_id=str(best.get("trial_id", "")),
-        values=tuple(sorted((best.get("values") or {}).items())),
-        val_auc=as_float(best.get("val_auc")),
-    )
+    best = BestTrial.read(paths.best_hyperparameters)
+    return BestConfig(trial_id=best.trial_id, values=tuple(sorted(best.values.items())), val_auc=best.val_auc)
 
 
-def get_threshold_info(paths: ResultsPaths) -> ThresholdInfo | None:
-    if not paths.threshold.exists():
-        return None
-    found = read_json(paths.threshold)
-    return ThresholdInfo(
-        method=str(found.get("method", "")),
-        threshold=float(found["threshold"]),
-        val_sensitivity=as_float(found.get("val_sensitivity")),
-        val_specificity=as_float(found.get("val_specificity")),
-        n_val=as_int(found.get("n_val")),
-    )
+def get_threshold_info(paths: ResultsPaths) -> Threshold | None:
+    return Threshold.read(paths.threshold) if paths.threshold.exists() else None
 
 
 def get_test_info(paths: ResultsPaths) -> TestInfo | None:
     """Test metrics with their bootstrap CIs, in the order the summary shows them."""
     if not paths.test_metrics.exists():
         return None
-    found = read_json(paths.test_metrics)
-    metrics = found.get("metrics") or {}
-    matrix = found.get("confusion_matrix")
+    found = TestMetrics.read(paths.test_metrics)
+    metrics = found.metrics
     return TestInfo(
-        n=int(found.get("n", 0)),
-        n_positive=int(found.get("n_positive", 0)),
-        n_negative=int(found.get("n_negative", 0)),
-        threshold=as_float(found.get("threshold")),
-        confidence=as_float(found.get("confidence")),
-        bootstrap_resamples=as_int(found.get("bootstrap_resamples")),
+        n=found.n,
+        n_positive=found.n_positive,
+        n_negative=found.n_negative,
+        threshold=found.threshold,
+        confidence=found.confidence,
+        bootstrap_resamples=found.bootstrap_resamples,
         metrics=tuple(
             Metric(
                 key=key,
                 name=name,
-                value=as_float(metrics[key].get("value")),
-                ci_low=as_float(metrics[key].get("ci_low")),
-                ci_high=as_float(metrics[key].get("ci_high")),
+                value=as_float(metrics[key].value),
+                ci_low=as_float(metrics[key].ci_low),
+                ci_high=as_float(metrics[key].ci_high),
             )
-            for key, name in METRIC_NAMES
+            for key, name in METRIC_LABELS.items()
             if key in metrics
         ),
-        confusion=None if matrix is None else Confusion(**{k: int(matrix[k]) for k in ("tn", "fp", "fn", "tp")}),
+        confusion=found.confusion_matrix,
     )
 
 
@@ -139,7 +104,7 @@ def roc_curve(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
     return fpr, tpr, auc
 
 
-def get_roc_info(paths: ResultsPaths, confusion: Confusion | None) -> RocInfo | None:
+def get_roc_info(paths: ResultsPaths, confusion: ConfusionCounts | None) -> RocInfo | None:
     """ROC of the test rows; the marked operating point is the test confusion matrix's, not recomputed."""
     if not paths.predictions_csv.exists():
         return None
@@ -181,7 +146,7 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
     ]
     titles = dict(CATEGORY_TITLES)
     categories = list(titles) + sorted({i.category for i in images} - set(titles))
-    scores = read_json(paths.gradcam_scores) if paths.gradcam_scores.exists() else {}
+    scores = CamScores.read(paths.gradcam_scores) if paths.gradcam_scores.exists() else None
     grid = read_csv(paths.gradcam_comparison_csv) if paths.gradcam_comparison_csv.exists() else []
     return GradcamInfo(
         groups=tuple(
@@ -189,23 +154,25 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
         ),
         total=len(images),
         missing_files=sum(not i.exists for i in images),
-        scores=tuple(
-            CamScores(
+        scores=()
+        if scores is None
+        else tuple(
+            CamScoreRow(
                 method=method,
-                deletion_auc=as_float(numbers.get("deletion_auc_mean")),
-                random_deletion_auc=as_float(numbers.get("random_deletion_auc_mean")),
-                border_share=as_float(numbers.get("border_share_mean")),
-                border_flagged=as_int(numbers.get("border_flagged")),
-                mask_ratio=as_float(numbers.get("mask_ratio_mean")),
-                mask_ratio_median=as_float(numbers.get("mask_ratio_median")),
-                films_with_masks=as_int(numbers.get("films_with_masks")),
+                deletion_auc=as_float(numbers.deletion_auc_mean),
+                random_deletion_auc=as_float(numbers.random_deletion_auc_mean),
+                border_share=as_float(numbers.border_share_mean),
+                border_flagged=numbers.border_flagged,
+                mask_ratio=as_float(numbers.mask_ratio_mean),
+                mask_ratio_median=as_float(numbers.mask_ratio_median),
+                films_with_masks=numbers.films_with_masks,
             )
-            for method, numbers in scores.get("methods", {}).items()
+            for method, numbers in scores.methods.items()
         ),
-        layer=str(scores.get("layer", "")),
-        films_scored=as_int(scores.get("films_scored")),
-        border_band=as_float(scores.get("border_band")),
-        border_warning=as_float(scores.get("border_warning")),
+        layer="" if scores is None else scores.layer,
+        films_scored=None if scores is None else scores.films_scored,
+        border_band=None if scores is None else scores.border_band,
+        border_warning=None if scores is None else scores.border_warning,
         comparison_src=quote(paths.gradcam_comparison.relative_to(paths.root).as_posix())
         if grid and paths.gradcam_comparison.is_file()
         else None,

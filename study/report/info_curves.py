@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from study.report.records import CalibrationInfo, Confusion, LearningCurve, PrInfo, as_float, as_int
-from study.results import ResultsPaths, read_csv, read_json
+from study.report.records import CalibrationInfo, LearningCurve, PrInfo, as_float, as_int
+from study.results import BestTrial, ConfusionCounts, ResultsPaths, read_csv
 
 CALIBRATION_BINS = 10
 
@@ -41,7 +41,7 @@ def precision_recall(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray,
     return recall, precision, average
 
 
-def get_pr_info(paths: ResultsPaths, confusion: Confusion | None) -> PrInfo | None:
+def get_pr_info(paths: ResultsPaths, confusion: ConfusionCounts | None) -> PrInfo | None:
     if not paths.predictions_csv.exists():
         return None
     labels, probs = load_test_predictions(paths)
@@ -96,7 +96,7 @@ def get_learning_curve(paths: ResultsPaths) -> LearningCurve | None:
     """Loss and AUC per epoch of the best trial, including the epochs of the trials it continued."""
     if not paths.best_hyperparameters.exists() or not paths.trials_csv.exists():
         return None
-    best_id = str(read_json(paths.best_hyperparameters)["trial_id"])
+    best_id = BestTrial.read(paths.best_hyperparameters).trial_id
     chain = _chain(read_csv(paths.trials_csv), best_id)
     epochs: list[int] = []
     columns: dict[str, list[float | None]] = {"loss": [], "val_loss": [], "auc": [], "val_auc": []}

@@ -16,16 +16,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from study.report.records import (
-    AblationInfo,
-    CalibrationInfo,
-    HpValue,
-    LearningCurve,
-    PrInfo,
-    ReportData,
-    RocInfo,
-    TrialsInfo,
-)
+from study.report.records import CalibrationInfo, LearningCurve, PrInfo, ReportData, RocInfo, TrialsInfo
+from study.report.records_sections import AblationInfo
+from study.results import HpValue
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-HpValue = str | int | float | bool | None
+from study.report.records_sections import AblationInfo, GradcamInfo, SearchEvidence
+from study.results import ConfusionCounts, HpValue, Threshold
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class DataInfo:
 
 
 @dataclass(frozen=True)
-class PlanRound:
+class PlanRow:
     """One Hyperband round: how many trials train up to how many epochs."""
 
     iteration: int
@@ -87,7 +88,7 @@ class PlanInfo:
     hyperband_iterations: int
     total_trials: int
     total_epochs: int
-    rounds: tuple[PlanRound, ...]
+    rounds: tuple[PlanRow, ...]
 
 
 @dataclass(frozen=True)
@@ -133,31 +134,12 @@ class BestConfig:
 
 
 @dataclass(frozen=True)
-class ThresholdInfo:
-    """best/threshold.json: the operating point chosen on validation."""
-
-    method: str
-    threshold: float
-    val_sensitivity: float | None
-    val_specificity: float | None
-    n_val: int | None
-
-
-@dataclass(frozen=True)
 class Metric:
     key: str
     name: str
     value: float | None
     ci_low: float | None
     ci_high: float | None
-
-
-@dataclass(frozen=True)
-class Confusion:
-    tn: int
-    fp: int
-    fn: int
-    tp: int
 
 
 @dataclass(frozen=True)
@@ -171,7 +153,7 @@ class TestInfo:
     confidence: float | None
     bootstrap_resamples: int | None
     metrics: tuple[Metric, ...]
-    confusion: Confusion | None
+    confusion: ConfusionCounts | None
 
 
 @dataclass(frozen=True)
@@ -234,118 +216,6 @@ class Reference:
 
 
 @dataclass(frozen=True)
-class GradcamImage:
-    file: str
-    src: str
-    exists: bool
-    category: str
-    label: str
-    prob: float | None
-    patient_id: str
-    method: str
-    layer: str
-    border_share: float | None = None
-    selection: str = ""
-
-
-@dataclass(frozen=True)
-class GradcamGroup:
-    category: str
-    title: str
-    images: tuple[GradcamImage, ...]
-
-
-@dataclass(frozen=True)
-class CamScores:
-    """gradcam/scores.json, one row per method: how far its maps can be trusted."""
-
-    method: str
-    deletion_auc: float | None
-    random_deletion_auc: float | None
-    border_share: float | None
-    border_flagged: int | None
-    mask_ratio: float | None
-    mask_ratio_median: float | None
-    films_with_masks: int | None
-
-
-@dataclass(frozen=True)
-class GradcamInfo:
-    groups: tuple[GradcamGroup, ...]
-    total: int
-    missing_files: int
-    scores: tuple[CamScores, ...] = ()
-    layer: str = ""
-    films_scored: int | None = None
-    border_band: float | None = None
-    border_warning: float | None = None
-    comparison_src: str | None = None  # gradcam/comparison.png: the same films under each ablation model
-    comparison_models: tuple[str, ...] = ()
-    comparison_films: int = 0
-
-
-@dataclass(frozen=True)
-class AblationRow:
-    """One row of the citable table, cells already formatted by the ablation stage (as in ablation.csv)."""
-
-    variant: str
-    label: str
-    seeds: int
-    cells: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ForestPoint:
-    """A variant's paired difference to the best configuration in one metric (None: no interval)."""
-
-    label: str
-    delta: float
-    low: float | None
-    high: float | None
-
-
-@dataclass(frozen=True)
-class AblationInfo:
-    """ablation/: the table, its caption, the plan (seeds, epochs), what the budget left out, the files."""
-
-    headers: tuple[str, ...]
-    rows: tuple[AblationRow, ...]
-    caption: str | None
-    seeds: int
-    epochs: int | None
-    runs_done: int
-    runs_failed: int
-    runs_planned: int
-    skipped: tuple[str, ...]
-    tables: tuple[tuple[str, str], ...]  # (format, path relative to the report)
-    forest: tuple[ForestPoint, ...]  # test AUC deltas
-    seed_values: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class FactorEffect:
-    """Mean val AUC of the search's trials at one factor level and one epoch budget."""
-
-    factor: str
-    level: str
-    epochs: int
-    n: int
-    mean: float | None
-    low: float | None
-    high: float | None
-
-
-@dataclass(frozen=True)
-class SearchEvidence:
-    """search/factor_effects.csv and importance.csv: observational, from the trials alone."""
-
-    effects: tuple[FactorEffect, ...]
-    importance: tuple[tuple[str, float, float | None], ...]  # (factor, share, sd)
-    importance_trials: int | None
-    importance_method: str | None
-
-
-@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows; a None section comes with a sentence in `notes` under the same key."""
 
@@ -357,7 +227,7 @@ class ReportData:
     plan: PlanInfo | None
     trials: TrialsInfo | None
     best: BestConfig | None
-    threshold: ThresholdInfo | None
+    threshold: Threshold | None
     test: TestInfo | None
     roc: RocInfo | None
     pr: PrInfo | None

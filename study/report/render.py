@@ -15,8 +15,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from study.report.info import load_report_data
 from study.report.plots import write_figures
-from study.report.records import HpValue, Metric, ReportData
-from study.results import STAGES, ResultsPaths, atomic_write_text
+from study.report.records import Metric, ReportData
+from study.results import STAGES, HpValue, ResultsPaths, atomic_write_text
 
 logger = logging.getLogger(__name__)
 

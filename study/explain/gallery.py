@@ -1,10 +1,5 @@
-"""Batched Grad-CAM on the final model, with MobileNetV2 nested inside it, and the first gallery.
-
-Gradients are taken of the logit (not the sigmoid, which saturates) and of the negated logit when the
-explained class is NORMAL. The model is never changed: a feature model is cut from the nested backbone
-and the head layers are reused as they are. Overlays are drawn on the original film, not on the model's
-preprocessed input.
-"""
+"""The gallery: which test films to show (most confident and borderline of TP, FP, FN, TN), and their
+overlays drawn on the original film with a caption, listed with their scores in gradcam/index.csv."""
 
 from __future__ import annotations
 
@@ -13,28 +8,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from study.data.cache import square_to_original
 from study.data.validate import open_film
-from study.errors import UserInputError
-from study.hypermodel import LOGIT_LAYER
+from study.explain.gradcam import upsample
 from study.results import GRADCAM_COLUMNS, ResultsPaths, write_csv
+from study.results.vocab import CATEGORIES, CLASS_NAMES, POSITIVE_CATEGORIES, POSITIVE_CLASS
 
 logger = logging.getLogger(__name__)
 
-CATEGORIES = ("TP", "FP", "FN", "TN")
-METHODS = ("gradcam", "gradcam++")
 OVERLAY_SIDE = 320
 OVERLAY_ALPHA = 0.45
 CAPTION_FONT_SIZE = 12
 CAPTION_LINE_HEIGHT = 15
-EPSILON = 1e-8
-FLOAT16_GRADIENT_SCALE = 1024.0
 
 
 @dataclass(frozen=True)
@@ -49,78 +38,6 @@ class GalleryItem:
     selection: str  # confident (furthest from the threshold) or borderline (nearest to it)
 
 
-class GradCam:
-    """Grad-CAM maps for a batch of uint8 films (N x R x R x 1), computed in one forward/backward pass."""
-
-    def __init__(self, model: keras.Model, layer_name: str) -> None:
-        self.backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
-        names = [layer.name for layer in self.backbone.layers]
-        if layer_name not in names:
-            raise UserInputError(
-                f"gradcam.layer {layer_name!r}: no such backbone layer; valid names: {', '.join(names)}"
-            )
-        self.preprocess = [model.get_layer(name) for name in ("to_float", "mobilenet_scale", "gray_to_rgb")]
-        self.features = keras.Model(
-            self.backbone.inputs, [self.backbone.get_layer(layer_name).output, self.backbone.output]
-        )
-        self.head = [model.get_layer(name) for name in ("pool", LOGIT_LAYER)]
-        self._compiled = tf.function(self._activations_and_gradients, reduce_retracing=True)
-
-    def _rgb(self, films: np.ndarray) -> tf.Tensor:
-        to_float, scale, to_rgb = self.preprocess
-        scaled = scale(to_float(films))
-        return to_rgb([scaled, scaled, scaled])
-
-    def _activations_and_gradients(self, films: tf.Tensor, sign: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """The layer's activations and the gradient of the signed logit w.r.t. them, for the whole batch.
-
-        Compiled once per GradCam with tf.function: a graph-mode backward pass over batches is what makes
-        this an order of magnitude faster than the usual eager per-image loop."""
-        rgb = self._rgb(films)
-        with tf.GradientTape() as tape:
-            activations, final = self.features(rgb, training=False)
-            pool, logit_layer = self.head
-            target = tf.cast(logit_layer(pool(final))[:, 0], tf.float32) * sign
-            # A mixed_float16 model back-propagates in float16, where small gradients flush to zero: scale
-            # the target up like a loss scale, and undo it in float32.
-            scale = FLOAT16_GRADIENT_SCALE if activations.dtype == tf.float16 else 1.0
-            scaled_target = target * scale
-        gradients = tf.cast(tape.gradient(scaled_target, activations), tf.float32) / scale
-        return tf.cast(activations, tf.float32), gradients
-
-    def maps(self, films: np.ndarray, explain_pneumonia: np.ndarray, method: str = "gradcam") -> np.ndarray:
-        """N x h x w maps in [0, 1] at the layer's resolution; a constant film gives a finite (zero) map.
-
-        gradcam weighs each channel by its mean gradient; gradcam++ by positive gradients with the
-        second-order weights of Chattopadhay et al. (2018), which separates several lesions better.
-        """
-        sign = tf.constant(np.where(explain_pneumonia, 1.0, -1.0), dtype=tf.float32)
-        activations, gradients = self._compiled(tf.constant(films), sign)
-        if method == "gradcam":
-            weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-        elif method == "gradcam++":
-            squared = tf.square(gradients)
-            summed = tf.reduce_sum(activations, axis=(1, 2), keepdims=True)
-            alpha = squared / (2.0 * squared + summed * squared * gradients + EPSILON)
-            alpha = tf.where(gradients != 0.0, alpha, tf.zeros_like(alpha))
-            weights = tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=(1, 2), keepdims=True)
-        else:
-            raise UserInputError(f"gradcam.method {method!r}: expected one of {METHODS}")
-        cams = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1)).numpy()
-        peaks = cams.reshape(len(cams), -1).max(axis=1).reshape(-1, 1, 1)
-        return cams / (peaks + EPSILON)
-
-
-def upsample(maps: np.ndarray, size: int) -> np.ndarray:
-    """Maps from the layer's grid to the model's size x size input grid (bilinear), where scores are taken."""
-    return np.stack(
-        [
-            np.asarray(Image.fromarray(m.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BILINEAR))
-            for m in maps
-        ]
-    )
-
-
 def choose_gallery(
     rows: Sequence[dict[str, str]], patients: dict[str, str], threshold: float, per_category: int
 ) -> list[GalleryItem]:
@@ -128,8 +45,8 @@ def choose_gallery(
     then the `per_category` borderline ones nearest the threshold, where a reader learns what tips it."""
     chosen: list[GalleryItem] = []
     for category in CATEGORIES:
-        wanted_label = 1 if category in ("TP", "FN") else 0
-        predicts_positive = category in ("TP", "FP")
+        predicts_positive = category in POSITIVE_CATEGORIES
+        wanted_label = int(predicts_positive == category.startswith("T"))  # a true call agrees with the label
         members = [
             row
             for row in rows
@@ -169,9 +86,8 @@ def overlay(film_path: Path, cam: np.ndarray, aspect: str, caption: str = "") ->
 
 
 def caption_for(item: GalleryItem, method: str, layer_name: str) -> str:
-    truth = "PNEUMONIA" if item.label == 1 else "NORMAL"
     return (
-        f"{item.category} ({item.selection}): {truth}\np(PNEUMONIA) = {item.prob:.3f}\n"
+        f"{item.category} ({item.selection}): {CLASS_NAMES[item.label]}\np({POSITIVE_CLASS}) = {item.prob:.3f}\n"
         f"patient {item.patient_id or '?'}\n{method} on {layer_name}"
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -26,7 +27,6 @@ logger = logging.getLogger(__name__)
 BACKBONE_NAME = "mobilenetv2"
 LOGIT_LAYER = "logit"
 XLA_SETTINGS: dict[str, bool | str] = {"on": True, "off": False, "auto": "auto"}
-HP_NAMES = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting", "learning_rate")
 
 
 def class_weights(labels: np.ndarray, rule: str) -> dict[int, float] | None:
@@ -203,3 +203,11 @@ def build_model(
         jit_compile=XLA_SETTINGS[model_cfg.xla],
     )
     return model
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    """Written beside, then renamed, so a kill never leaves half a model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(partial)
+    partial.replace(path)

@@ -17,9 +17,9 @@ import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.inspection import permutation_importance
 
-from study.ablation_stats import seed_interval
-from study.config import FACTORS
+from study.ablation.stats import seed_interval
 from study.results import FACTOR_EFFECT_COLUMNS, HP_PREFIX, IMPORTANCE_COLUMNS, ResultsPaths, read_csv, write_csv
+from study.results.vocab import FACTORS
 
 logger = logging.getLogger(__name__)
 

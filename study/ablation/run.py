@@ -17,27 +17,27 @@ from typing import Any
 import keras
 import keras_tuner
 import numpy as np
-import psutil
 
-from study.ablation_plan import AblationPlan, Run, Variant, plan_runs, run_seeds, variants
-from study.ablation_tables import write_tables
-from study.budget import Deadline, TrialClock, format_duration
+from study.ablation.plan import Run, RunPlan, Variant, plan_runs, run_seeds, variants
+from study.ablation.tables import write_tables
+from study.budget import Deadline, TrialClock, format_duration, memory_limit_mb, restart_if_memory_above
 from study.config import StudyConfig
-from study.data.prepare import dataset_arrays, load_split_rows, load_training_arrays
+from study.data.readers import dataset_arrays, load_split_rows, load_training_arrays
 from study.data.split import SplitArrays
-from study.evaluate import choose_threshold, point_metrics
-from study.hypermodel import build_from_values, class_weights
-from study.labels import label_code
+from study.evaluate.metrics import choose_threshold, point_metrics
 from study.results import (
     ABLATION_RUN_COLUMNS,
+    HP_PREFIX,
     PREDICTION_COLUMNS,
+    BestTrial,
     ResultsPaths,
     read_csv,
-    read_json,
     write_csv,
-    write_json,
 )
-from study.search import FailOnNaN, restart_if_memory_above, search_clock
+from study.results.vocab import ABLATION_TEST_METRICS, HP_NAMES, label_code
+from study.search.hypermodel import build_from_values, class_weights, save_model_atomically
+from study.search.ledger import search_clock
+from study.search.tuner import FailOnNaN
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _train_run(
         "best_epoch": keep_best.best_epoch + 1,
         "threshold": threshold,
         "val_auc": val_metrics["auc"],
-        **{f"test_{name}": test_metrics[name] for name in ("auc", "accuracy", "sensitivity", "specificity")},
+        **{f"test_{name}": test_metrics[name] for name in ABLATION_TEST_METRICS},
     }
     predictions = [
         {"split": split, "path": path, "label": int(label), "prob": float(prob)}
@@ -111,14 +111,6 @@ def _train_run(
     return row, predictions, model
 
 
-def _save_model(model: keras.Model, path: Path) -> None:
-    """Atomically: written beside, then renamed, so a kill never leaves a half model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(partial)
-    partial.replace(path)
-
-
 def _run_row(run: Run, epochs: int) -> dict[str, Any]:
     values = run.variant.values
     return {
@@ -128,9 +120,8 @@ def _run_row(run: Run, epochs: int) -> dict[str, Any]:
         "level": "" if run.variant.factor is None else run.variant.level,
         "seed": run.seed,
         "epochs": epochs,
-        **{f"hp_{name}": values[name] for name in
-           ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting", "learning_rate")},
-    }  # fmt: skip
+        **{HP_PREFIX + name: values[name] for name in HP_NAMES},
+    }
 
 
 def _load_arrays(
@@ -149,7 +140,7 @@ def _load_arrays(
     )
 
 
-def _log_plan(plan: AblationPlan, epochs: int, variant_count: int) -> None:
+def _log_plan(plan: RunPlan, epochs: int, variant_count: int) -> None:
     if not plan.runs:
         logger.warning("ablation: %s", "; ".join(plan.skipped) or "no variant to run")
         return
@@ -164,24 +155,24 @@ def _log_plan(plan: AblationPlan, epochs: int, variant_count: int) -> None:
 def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline) -> str | None:
     """Plan (inside the budget), run what is not in runs.csv yet, then write summary.csv and the tables.
     Returns why the ablation stopped short of its plan, or None."""
-    best = read_json(paths.best_hyperparameters)
-    epochs = best_epoch_budget(paths, best["trial_id"])
+    best = BestTrial.read(paths.best_hyperparameters)
+    epochs = best_epoch_budget(paths, best.trial_id)
     clock: TrialClock = search_clock(cfg, paths)
 
     def estimate(variant: Variant) -> float:
         return clock.estimate(int(variant.values["resolution"]), epochs) if clock.knows_time else 0.0
 
     finished = _finished(paths)
-    plan = plan_runs(variants(best["values"], cfg), cfg, set(finished), estimate, deadline.left())
+    plan = plan_runs(variants(best.values, cfg), cfg, set(finished), estimate, deadline.left())
     _log_plan(plan, epochs, len({run.variant.name for run in plan.runs}))
-    write_json(paths.ablation_plan, plan.to_dict(epochs))  # the report can show it while the runs go on
+    plan.record(epochs).write(paths.ablation_plan)  # the report can show it while the runs go on
     stopped = plan.refused
     pending = [run for run in plan.runs if run.run_id not in finished]
     if pending:
         training, held_out = _load_arrays(
             cfg, paths, cache_dir, sorted({int(run.variant.values["resolution"]) for run in pending})
         )
-        memory_limit_mb = cfg.budget.memory_share * psutil.virtual_memory().total / 2**20
+        limit_mb = memory_limit_mb(cfg.budget.memory_share)
         for index, run in enumerate(pending):
             needed, left = estimate(run.variant), deadline.left()
             if needed > left:
@@ -191,7 +182,7 @@ def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadlin
                 )
                 break
             if index:
-                restart_if_memory_above(memory_limit_mb)
+                restart_if_memory_above(limit_mb)
             finished[run.run_id] = _execute(run, epochs, training, held_out, cfg, paths, plan, len(finished) + 1)
             # every finished run, also one an earlier (longer) plan made: none is ever dropped
             write_csv(paths.ablation_runs, ABLATION_RUN_COLUMNS, list(finished.values()))
@@ -199,7 +190,7 @@ def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadlin
                 clock.record(int(run.variant.values["resolution"]), epochs, float(finished[run.run_id]["seconds"]))
     if stopped:
         plan = replace(plan, skipped=(*plan.skipped, stopped))
-    write_json(paths.ablation_plan, plan.to_dict(epochs))
+    plan.record(epochs).write(paths.ablation_plan)
     if finished:
         write_tables(paths, cfg)
     return stopped
@@ -207,7 +198,7 @@ def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadlin
 
 def _execute(
     run: Run, epochs: int, training: dict[int, SplitArrays], held_out: HeldOutFilms, cfg: StudyConfig,
-    paths: ResultsPaths, plan: AblationPlan, number: int,
+    paths: ResultsPaths, plan: RunPlan, number: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Train one run, write its predictions, and return its runs.csv row (a failed run says why)."""
     resolution = int(run.variant.values["resolution"])
@@ -219,7 +210,7 @@ def _execute(
         outcome, predictions, model = {"status": "failed", "error": str(error)}, [], None
     seconds = time.monotonic() - started
     if model is not None and run.seed == run_seeds(cfg.search.seed, 1)[0]:
-        _save_model(model, paths.ablation_model(run.variant.name))
+        save_model_atomically(model, paths.ablation_model(run.variant.name))
     if predictions:
         write_csv(paths.ablation_predictions(run.run_id), PREDICTION_COLUMNS, predictions)
     row = {**_run_row(run, epochs), **outcome, "seconds": round(seconds, 1)}

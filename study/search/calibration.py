@@ -15,10 +15,10 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from study.budget import Calibration
 from study.config import StudyConfig
 from study.data.split import SplitArrays
-from study.hypermodel import build_model
+from study.results import Calibration
+from study.search.hypermodel import build_model
 
 logger = logging.getLogger(__name__)
 

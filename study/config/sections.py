@@ -1,35 +1,27 @@
-"""Study configuration: TOML files into frozen dataclasses, with `--set section.key=value` overrides.
-
-Defaults live in one readable place, configs/overnight.toml; demo.toml and smoke.toml name it as their
-`base` and change only what differs. Every key is checked: an unknown key, a missing key or a wrong type
-raises ConfigError naming the key, which the CLI turns into exit code 2.
-"""
+"""The config's sections as frozen dataclasses: every value is range-checked when a section is built, so a
+wrong value fails with ConfigError naming its key before any work starts."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import typing
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from study.budget import parse_duration
 from study.errors import ConfigError
+from study.results.vocab import (
+    ASPECT_MODES,
+    CAM_METHODS,
+    CLASS_WEIGHTINGS,
+    FACTORS,
+    PRECISIONS,
+    THRESHOLD_RULES,
+    XLA_MODES,
+)
 
 logger = logging.getLogger(__name__)
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
-ASPECT_MODES = ("squash", "pad", "crop")
-THRESHOLD_RULES = ("youden", "f1", "fixed")
-CAM_METHODS = ("gradcam", "gradcam++")
-PRECISIONS = ("auto", "mixed_float16", "float32")
-XLA_MODES = ("auto", "on", "off")
-FACTORS = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting")
 
 
 @dataclass(frozen=True)
@@ -209,97 +201,3 @@ class StudyConfig:
 def _require(condition: bool, key: str, expected: str) -> None:
     if not condition:
         raise ConfigError(f"config key {key}: expected {expected}")
-
-
-def builtin_config_path(name: str) -> Path:
-    return CONFIG_DIR / f"{name}.toml"
-
-
-def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a config file, merging it over the file its `base` key names (relative to it)."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found (expected a TOML file such as configs/overnight.toml)")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error})") from error
-    base_name = raw.pop("base", None)
-    if base_name is None:
-        return raw
-    base_path = (path.parent / str(base_name)).resolve()
-    if base_path in seen:
-        raise ConfigError(f"{path}: key base: files name each other in a loop")
-    merged = _read_toml(base_path, (*seen, base_path))
-    for section, values in raw.items():
-        if isinstance(values, dict) and isinstance(merged.get(section), dict):
-            merged[section] = {**merged[section], **values}
-        else:
-            merged[section] = values
-    return merged
-
-
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """`section.key=value` -> (section, key, value); the value is read as TOML, else taken as a string."""
-    name, sep, value_text = text.partition("=")
-    section, dot, key = name.strip().partition(".")
-    if not sep or not dot or not section or not key:
-        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. --set search.max_epochs=12")
-    try:
-        value = tomllib.loads(f"v = {value_text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = value_text.strip()
-    return section, key, value
-
-
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    """Check one value against its dataclass annotation; ints are accepted where floats are expected."""
-    origin = typing.get_origin(annotation)
-    if origin is tuple:
-        (item_type, _ellipsis) = typing.get_args(annotation)
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"config key {key}: expected a list of {item_type.__name__}, got {value!r}")
-        return tuple(_coerce(key, item, item_type) for item in value)
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is bool and not isinstance(value, bool):
-        raise ConfigError(f"config key {key}: expected true or false, got {value!r}")
-    if annotation is int and isinstance(value, bool):
-        raise ConfigError(f"config key {key}: expected an integer, got {value!r}")
-    if not isinstance(value, annotation):
-        raise ConfigError(f"config key {key}: expected {annotation.__name__}, got {value!r}")
-    return value
-
-
-def _build_section(section: str, cls: type, values: Mapping[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(values) - set(hints))
-    if unknown:
-        raise ConfigError(f"config key {section}.{unknown[0]}: unknown key (known: {', '.join(sorted(hints))})")
-    missing = sorted(set(hints) - set(values))
-    if missing:
-        raise ConfigError(f"config key {section}.{missing[0]}: missing (every key must be set)")
-    return cls(**{name: _coerce(f"{section}.{name}", values[name], hints[name]) for name in hints})
-
-
-def load_config(path: Path, overrides: Sequence[str] = ()) -> StudyConfig:
-    """Load a config file, apply `--set` overrides (each one logged), and validate every key."""
-    raw = _read_toml(path)
-    for text in overrides:
-        section, key, value = parse_override(text)
-        if not isinstance(raw.get(section), dict):
-            raise ConfigError(f"--set {text!r}: unknown config section {section!r}")
-        logger.info("override %s.%s = %r", section, key, value)
-        raw[section] = {**raw[section], key: value}
-    hints = typing.get_type_hints(StudyConfig)
-    unknown = sorted(set(raw) - set(hints))
-    if unknown:
-        raise ConfigError(f"config key {unknown[0]}: unknown section (known: {', '.join(sorted(hints))})")
-    sections: dict[str, Any] = {}
-    for name, cls in hints.items():
-        if name == "name":
-            sections[name] = _coerce("name", raw.get("name", path.stem), str)
-            continue
-        if not isinstance(raw.get(name), dict):
-            raise ConfigError(f"config key {name}: missing section [{name}]")
-        sections[name] = _build_section(name, cls, raw[name])
-    return StudyConfig(**sections)

@@ -14,6 +14,7 @@ from typing import Any
 
 from study.budget import format_duration
 from study.config import StudyConfig
+from study.results import AblationPlan
 
 BEST = "best"
 MIN_SEEDS = 2
@@ -40,7 +41,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class AblationPlan:
+class RunPlan:
     """The runs to make, in order, and what was left out and why (shown in the report)."""
 
     seeds: int
@@ -50,17 +51,18 @@ class AblationPlan:
     estimate_seconds: float
     refused: str | None = None  # why the budget left no room for any run
 
-    def to_dict(self, epochs: int) -> dict[str, Any]:
-        return {
-            "seeds": self.seeds,
-            "factors": list(self.factors),
-            "epochs": epochs,
-            "variants": list(dict.fromkeys(run.variant.name for run in self.runs)),
-            "runs": [run.run_id for run in self.runs],
-            "skipped": list(self.skipped),
-            "refused": self.refused,
-            "estimate_seconds": self.estimate_seconds,
-        }
+    def record(self, epochs: int) -> RunPlan:
+        """What ablation/plan.json keeps of it: the runs by id, and what was left out."""
+        return AblationPlan(
+            seeds=self.seeds,
+            factors=self.factors,
+            epochs=epochs,
+            variants=tuple(dict.fromkeys(run.variant.name for run in self.runs)),
+            runs=tuple(run.run_id for run in self.runs),
+            skipped=self.skipped,
+            refused=self.refused,
+            estimate_seconds=self.estimate_seconds,
+        )
 
 
 def factor_levels(cfg: StudyConfig) -> dict[str, tuple[Any, ...]]:
@@ -105,7 +107,7 @@ def plan_runs(
     done: Collection[str],
     estimate: Callable[[Variant], float],
     seconds_left: float,
-) -> AblationPlan:
+) -> RunPlan:
     """All variants x cfg.ablation.seeds when they fit the time left; else fewer seeds (down to 2), then fewer
     factors (dropped from the end of cfg.ablation.factors). Runs already finished cost nothing."""
     factors = [f for f in cfg.ablation.factors if any(v.factor == f for v in all_variants)]
@@ -121,12 +123,12 @@ def plan_runs(
                     notes.append(f"{seeds} seeds per variant instead of {cfg.ablation.seeds}: the time budget")
                 notes += [f"{f}: left out by the time budget (priority {i + 1 + kept} in ablation.factors)"
                           for i, f in enumerate(factors[kept:])]  # fmt: skip
-                return AblationPlan(seeds, tuple(factors[:kept]), tuple(runs), tuple(notes), cost)
+                return RunPlan(seeds, tuple(factors[:kept]), tuple(runs), tuple(notes), cost)
     if not factors:
-        return AblationPlan(0, (), (), tuple(notes), 0.0)
+        return RunPlan(0, (), (), tuple(notes), 0.0)
     needed = MIN_SEEDS * sum(estimate(v) for v in all_variants if v.factor in (None, factors[0]))
     refused = (
         f"ablation not run by the time budget: the best configuration and one factor at {MIN_SEEDS} seeds need "
         f"about {format_duration(needed)}, {format_duration(seconds_left)} was left"
     )
-    return AblationPlan(0, (), (), (*notes, refused), 0.0, refused)
+    return RunPlan(0, (), (), (*notes, refused), 0.0, refused)

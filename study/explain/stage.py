@@ -1,53 +1,33 @@
-"""Glue for the stages that need the saved best model: load it, feed it cached arrays, hand off the numbers.
+"""The gradcam stage: score the best model's maps on test films, draw the gallery and the comparison grid.
 
-evaluate.py and gradcam.py stay free of file layout decisions; this module knows where things live.
+gradcam.py, scores.py and gallery.py stay free of file layout decisions; this module knows where things live.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
 import numpy as np
 from PIL import Image
 
-from study.cam_scores import border_energy_share, deletion_auc, energy_in_mask_ratio, random_maps
 from study.config import StudyConfig
 from study.data.cache import fit_square
-from study.data.prepare import dataset_arrays, load_split_rows
+from study.data.readers import dataset_arrays, load_split_rows
 from study.data.synthetic import mask_path_for
-from study.evaluate import make_predictions, write_evaluation
-from study.gradcam import GradCam, choose_gallery, upsample, write_gallery
-from study.gradcam_grid import write_comparison_grid
-from study.results import ResultsPaths, read_csv, read_json, write_json
+from study.evaluate.stage import load_best_model, predict
+from study.explain.gallery import choose_gallery, write_gallery
+from study.explain.gradcam import GradCam, upsample
+from study.explain.grid import write_comparison_grid
+from study.explain.scores import border_energy_share, deletion_auc, energy_in_mask_ratio, random_maps
+from study.results import CamScores, MethodScores, ResultsPaths, Threshold, read_csv
+from study.results.vocab import POSITIVE_CATEGORIES
 
 logger = logging.getLogger(__name__)
 
 SCORE_BATCH = 32
-
-
-def _best_model(paths: ResultsPaths) -> tuple[keras.Model, int]:
-    model = keras.saving.load_model(paths.best_model, compile=False)
-    resolution = int(read_json(paths.best_hyperparameters)["values"]["resolution"])
-    return model, resolution
-
-
-def _predict(model: keras.Model, films: np.ndarray, batch_size: int) -> np.ndarray:
-    return model.predict(films, batch_size=batch_size, verbose=0).ravel()
-
-
-def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> None:
-    """Threshold on validation predictions, then the test set exactly once."""
-    model, resolution = _best_model(paths)
-    decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
-    scored = {}
-    for split in ("val", "test"):
-        rows = load_split_rows(paths, split)
-        split_paths = [row["path"] for row in rows]
-        probs = _predict(model, decoded.take(resolution, split_paths), cfg.search.batch_size)
-        scored[split] = make_predictions(rows, split_paths, probs)
-    write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate)
 
 
 def _lesion_masks(paths: list[str], labels: list[int], resolution: int, aspect: str) -> np.ndarray | None:
@@ -76,35 +56,34 @@ def _maps_and_scores(
         )
         grid = upsample(maps[method], size)
         scores[method] = {
-            "deletion_auc": deletion_auc(films, grid, explain, lambda batch: _predict(model, batch, SCORE_BATCH)),
+            "deletion_auc": deletion_auc(films, grid, explain, lambda batch: predict(model, batch, SCORE_BATCH)),
             "border_share": border_energy_share(grid, cfg.gradcam.border_band),
             "mask_ratio": energy_in_mask_ratio(grid, masks) if masks is not None else np.full(len(films), np.nan),
         }
     return maps, scores
 
 
-def _summarise(scores: dict[str, np.ndarray], random_deletion: np.ndarray, warning: float) -> dict[str, object]:
+def _summarise(scores: dict[str, np.ndarray], random_deletion: np.ndarray, warning: float) -> MethodScores:
     def mean(values: np.ndarray) -> float | None:
         return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
-    return {
-        "deletion_auc_mean": mean(scores["deletion_auc"]),
-        "random_deletion_auc_mean": mean(random_deletion),
-        "border_share_mean": mean(scores["border_share"]),
-        "border_flagged": int(np.sum(scores["border_share"] > warning)),
-        "mask_ratio_mean": mean(scores["mask_ratio"]),
-        "mask_ratio_median": float(np.nanmedian(scores["mask_ratio"]))
-        if np.isfinite(scores["mask_ratio"]).any()
-        else None,
-        "films_with_masks": int(np.isfinite(scores["mask_ratio"]).sum()),
-    }
+    masked = np.isfinite(scores["mask_ratio"])
+    return MethodScores(
+        deletion_auc_mean=mean(scores["deletion_auc"]),
+        random_deletion_auc_mean=mean(random_deletion),
+        border_share_mean=mean(scores["border_share"]),
+        border_flagged=int(np.sum(scores["border_share"] > warning)),
+        mask_ratio_mean=mean(scores["mask_ratio"]),
+        mask_ratio_median=float(np.nanmedian(scores["mask_ratio"])) if masked.any() else None,
+        films_with_masks=int(masked.sum()),
+    )
 
 
 def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> None:
     """Score the maps of (a sample of) the test films, draw the most confident TP/FP/FN/TN films, and, when
     the ablation saved its variants' models, the same films under each of them."""
-    model, resolution = _best_model(paths)
-    threshold = float(read_json(paths.threshold)["threshold"])
+    model, resolution = load_best_model(paths)
+    threshold = Threshold.read(paths.threshold).threshold
     patients = {row["path"]: row["patient_id"] for row in load_split_rows(paths, "test")}
     predictions = [row for row in read_csv(paths.predictions_csv) if row["split"] == "test"]
     decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
@@ -117,23 +96,24 @@ def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> N
     )
     _, scores = _maps_and_scores(model, films, explain, masks, cfg)
     random_grid = random_maps((len(films), resolution, resolution), seed=cfg.evaluate.seed)
-    random_deletion = deletion_auc(films, random_grid, explain, lambda batch: _predict(model, batch, SCORE_BATCH))
-    summary = {
-        "layer": cfg.gradcam.layer,
-        "films_scored": len(sample),
-        "explained_class": "the predicted class at the validation threshold",
-        "border_band": cfg.gradcam.border_band,
-        "border_warning": cfg.gradcam.border_warning,
-        "methods": {m: _summarise(scores[m], random_deletion, cfg.gradcam.border_warning) for m in cfg.gradcam.methods},
-    }
-    write_json(paths.gradcam_scores, summary)
-    for method, numbers in summary["methods"].items():
-        logger.info("%s on %s: %s", method, cfg.gradcam.layer, ", ".join(f"{k} {v}" for k, v in numbers.items()))
+    random_deletion = deletion_auc(films, random_grid, explain, lambda batch: predict(model, batch, SCORE_BATCH))
+    summary = CamScores(
+        layer=cfg.gradcam.layer,
+        films_scored=len(sample),
+        explained_class="the predicted class at the validation threshold",
+        border_band=cfg.gradcam.border_band,
+        border_warning=cfg.gradcam.border_warning,
+        methods={m: _summarise(scores[m], random_deletion, cfg.gradcam.border_warning) for m in cfg.gradcam.methods},
+    )
+    summary.write(paths.gradcam_scores)
+    for method, numbers in summary.methods.items():
+        shown = ", ".join(f"{name} {value}" for name, value in asdict(numbers).items())
+        logger.info("%s on %s: %s", method, cfg.gradcam.layer, shown)
 
     items = choose_gallery(predictions, patients, threshold, cfg.gradcam.per_category)
     item_paths = [item.path for item in items]
     item_films = decoded.take(resolution, item_paths)
-    explain_items = np.array([item.category in ("TP", "FP") for item in items])
+    explain_items = np.array([item.category in POSITIVE_CATEGORIES for item in items])
     maps, item_scores = _maps_and_scores(
         model,
         item_films,

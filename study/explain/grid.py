@@ -15,10 +15,11 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from study.ablation_plan import BEST
-from study.ablation_tables import variant_label
-from study.cam_scores import border_energy_share
-from study.gradcam import GalleryItem, GradCam, overlay, upsample
+from study.ablation.plan import BEST
+from study.ablation.tables import variant_label
+from study.explain.gallery import GalleryItem, overlay
+from study.explain.gradcam import GradCam, upsample
+from study.explain.scores import border_energy_share
 from study.results import COMPARISON_COLUMNS, ResultsPaths, read_csv, write_csv
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 from study.errors import UserInputError
-from study.results import ResultsPaths, read_manifest
+from study.results import Manifest, ResultsPaths, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +90,16 @@ def export_role(role: Role, environ: MutableMapping[str, str]) -> None:
     environ[PORT_VARIABLE] = str(role.port)
 
 
-def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0) -> dict[str, object]:
+def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0) -> Manifest:
     """A worker trains only once the chief's data stage has written the split into the shared results folder."""
     deadline = time.monotonic() + timeout_seconds
     announced = False
     while True:
-        manifest = read_manifest(paths)
-        if manifest is not None and "data" in manifest["stages_done"]:
+        manifest = read_manifest(paths.manifest)
+        if manifest is not None and "data" in manifest.stages_done:
             return manifest
-        if manifest is not None and manifest["status"] in ("failed", "interrupted"):
-            raise UserInputError(f"--results {paths.root}: the chief's run {manifest['status']} before its data stage")
+        if manifest is not None and manifest.status in ("failed", "interrupted"):
+            raise UserInputError(f"--results {paths.root}: the chief's run {manifest.status} before its data stage")
         if time.monotonic() > deadline:
             raise UserInputError(f"--results {paths.root}: no chief finished a data stage here (shared folder?)")
         if not announced:

@@ -15,14 +15,10 @@ import json
 import logging
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from keras_tuner import synchronized
-from keras_tuner.engine.trial import Trial, TrialStatus
-from keras_tuner.oracles import HyperbandOracle
-
 from study.results import write_json
+from study.search.keras_tuner_api import HyperbandOracleBase, Trial, TrialStatus, synchronized
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +49,13 @@ class TrialLedger(Protocol):
     def ended(self, oracle: DurableHyperbandOracle, trial: Trial) -> None: ...
 
 
-class DurableHyperbandOracle(HyperbandOracle):
+class DurableHyperbandOracle(HyperbandOracleBase):
     """HyperbandOracle whose state files are written atomically and whose reload repairs interrupted writes;
     with a ledger, it also refuses a trial that would not fit the time budget and then stops every tuner."""
 
     def __init__(self, *, seed: int, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
-        # keras-tuner takes `seed or random.randint(1, 10000)`: seed 0 would silently draw a random seed, and a
-        # study would sample other hyperparameters each time it starts.
-        self.seed = self._seed_state = seed
+        self.set_seed(seed)  # else seed 0 would sample other hyperparameters each time the study starts
         self.ledger: TrialLedger | None = None
         self.stopped: str | None = None
 
@@ -90,10 +84,10 @@ class DurableHyperbandOracle(HyperbandOracle):
                 self.ledger.ended(self, self.trials[trial.trial_id])
 
     def save(self) -> None:
-        write_json(Path(self._get_oracle_fname()), self.get_state())
+        write_json(self.oracle_file(), self.get_state())
 
-    def _save_trial(self, trial: Any) -> None:
-        write_json(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
+    def save_trial_file(self, trial: Trial) -> None:
+        write_json(self.trial_dir(trial.trial_id) / "trial.json", trial.get_state())
 
     def reload(self) -> None:
         super().reload()
@@ -101,15 +95,15 @@ class DurableHyperbandOracle(HyperbandOracle):
         for trial_id in orphans:  # written just before the kill, never recorded as started: hand it out again
             logger.info("search: trial %s was never recorded as started; it will be created again", trial_id)
             del self.trials[trial_id]
-            shutil.rmtree(self._get_trial_dir(trial_id))
-        for trial_id in list(self._retry_queue):
+            shutil.rmtree(self.trial_dir(trial_id))
+        for trial_id in list(self.retry_queue):
             if self.trials[trial_id].status in ENDED_STATUSES:
                 # Its end is on disk, but the oracle saved it as still running (keras-tuner drops a trial from
                 # its ongoing list only after saving, so this holds until the next trial is created): keep it.
-                self._retry_queue.remove(trial_id)
+                self.retry_queue.remove(trial_id)
                 if trial_id not in self.end_order:
                     self.end_order.append(trial_id)
-        resumed = [trial_id for trial_id in self._retry_queue if self.trials[trial_id].status == "RUNNING"]
+        resumed = [trial_id for trial_id in self.retry_queue if self.trials[trial_id].status == "RUNNING"]
         if resumed:
             logger.info("search: resuming; interrupted trial(s) %s run again from their start", ", ".join(resumed))
         self.save()

@@ -13,17 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from study.ablation_plan import BEST
-from study.ablation_stats import delong_test, paired_delta, seed_interval
+from study.ablation.plan import BEST
+from study.ablation.stats import delong_test, paired_delta, seed_interval
 from study.config import StudyConfig
 from study.results import (
     ABLATION_METRIC_LABELS,
     ABLATION_METRICS,
     ABLATION_SUMMARY_COLUMNS,
+    BestTrial,
+    DataSummary,
     ResultsPaths,
     atomic_write_text,
     read_csv,
-    read_json,
     write_csv,
 )
 
@@ -159,8 +160,8 @@ def table_columns() -> list[tuple[str, str]]:
 
 def caption(cfg: StudyConfig, paths: ResultsPaths, runs: Sequence[Mapping[str, str]], seeds: int) -> str:
     """The protocol in one paragraph, so the table can be pasted as is."""
-    best = read_json(paths.best_hyperparameters)["values"]
-    counts = read_json(paths.data_summary)["counts"]
+    best = BestTrial.read(paths.best_hyperparameters).values
+    counts = DataSummary.read(paths.data_summary).counts
     test_n = {label: counts["test"][label] for label in counts["test"]}
     confidence = round(cfg.evaluate.confidence * 100)
     seed_values = sorted({int(row["seed"]) for row in runs})

@@ -10,19 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from study.config import EvaluateConfig
-from study.labels import label_code
-from study.results import PREDICTION_COLUMNS, ResultsPaths, write_csv, write_json
+from study.results import (
+    PREDICTION_COLUMNS,
+    ConfusionCounts,
+    Estimate,
+    ResultsPaths,
+    TestMetrics,
+    Threshold,
+    write_csv,
+)
+from study.results.vocab import TEST_METRICS, label_code
 
 logger = logging.getLogger(__name__)
-
-METRIC_NAMES = ("auc", "accuracy", "sensitivity", "specificity", "precision", "f1")
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def cluster_bootstrap(
     }
 
 
-def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConfig) -> dict[str, Any]:
+def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConfig) -> TestMetrics:
     """test_metrics.json: point estimates, cluster-bootstrap CIs and the confusion matrix."""
     point = point_metrics(predictions.labels, predictions.probs, threshold)
     intervals = cluster_bootstrap(
@@ -115,21 +120,18 @@ def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConf
         cfg.confidence,
         cfg.seed,
     )
-    return {
-        "n": int(predictions.labels.size),
-        "n_positive": int(predictions.labels.sum()),
-        "n_negative": int(predictions.labels.size - predictions.labels.sum()),
-        "n_patients": len(set(predictions.patients)),
-        "threshold": threshold,
-        "confidence": cfg.confidence,
-        "bootstrap_resamples": cfg.bootstrap_resamples,
-        "ci_method": "percentile bootstrap over patients",
-        "metrics": {
-            name: {"value": point[name], "ci_low": intervals[name][0], "ci_high": intervals[name][1]}
-            for name in METRIC_NAMES
-        },
-        "confusion_matrix": confusion(predictions.labels, predictions.probs, threshold),
-    }
+    return TestMetrics(
+        n=int(predictions.labels.size),
+        n_positive=int(predictions.labels.sum()),
+        n_negative=int(predictions.labels.size - predictions.labels.sum()),
+        n_patients=len(set(predictions.patients)),
+        threshold=threshold,
+        confidence=cfg.confidence,
+        bootstrap_resamples=cfg.bootstrap_resamples,
+        ci_method="percentile bootstrap over patients",
+        metrics={name: Estimate(point[name], *intervals[name]) for name in TEST_METRICS},
+        confusion_matrix=ConfusionCounts(**confusion(predictions.labels, predictions.probs, threshold)),
+    )
 
 
 def make_predictions(rows: Sequence[dict[str, str]], kept_paths: Sequence[str], probs: np.ndarray) -> Predictions:
@@ -143,22 +145,19 @@ def make_predictions(rows: Sequence[dict[str, str]], kept_paths: Sequence[str], 
     )
 
 
-def write_evaluation(paths: ResultsPaths, val: Predictions, test: Predictions, cfg: EvaluateConfig) -> dict[str, Any]:
+def write_evaluation(paths: ResultsPaths, val: Predictions, test: Predictions, cfg: EvaluateConfig) -> TestMetrics:
     """Choose the threshold on val, score test once, and write threshold.json, test_metrics.json, predictions.csv."""
     threshold = choose_threshold(val.labels, val.probs, cfg.threshold_rule)
     val_cm = confusion(val.labels, val.probs, threshold)
-    write_json(
-        paths.threshold,
-        {
-            "method": cfg.threshold_rule,
-            "threshold": threshold,
-            "val_sensitivity": val_cm["tp"] / max(val_cm["tp"] + val_cm["fn"], 1),
-            "val_specificity": val_cm["tn"] / max(val_cm["tn"] + val_cm["fp"], 1),
-            "n_val": int(val.labels.size),
-        },
-    )
+    Threshold(
+        method=cfg.threshold_rule,
+        threshold=threshold,
+        val_sensitivity=val_cm["tp"] / max(val_cm["tp"] + val_cm["fn"], 1),
+        val_specificity=val_cm["tn"] / max(val_cm["tn"] + val_cm["fp"], 1),
+        n_val=int(val.labels.size),
+    ).write(paths.threshold)
     report = score_test_set(test, threshold, cfg)
-    write_json(paths.test_metrics, report)
+    report.write(paths.test_metrics)
     write_csv(
         paths.predictions_csv,
         PREDICTION_COLUMNS,
@@ -168,11 +167,10 @@ def write_evaluation(paths: ResultsPaths, val: Predictions, test: Predictions, c
             for path, label, prob in zip(predictions.paths, predictions.labels, predictions.probs, strict=True)
         ],
     )
-    metrics = report["metrics"]
+    metrics = report.metrics
     logger.info(
         "test (n=%d, threshold %.3f by %s): AUC %.3f [%.3f, %.3f], accuracy %.3f, sensitivity %.3f, specificity %.3f",
-        report["n"], threshold, cfg.threshold_rule, metrics["auc"]["value"], metrics["auc"]["ci_low"],
-        metrics["auc"]["ci_high"], metrics["accuracy"]["value"], metrics["sensitivity"]["value"],
-        metrics["specificity"]["value"],
+        report.n, threshold, cfg.threshold_rule, metrics["auc"].value, metrics["auc"].ci_low, metrics["auc"].ci_high,
+        metrics["accuracy"].value, metrics["sensitivity"].value, metrics["specificity"].value,
     )  # fmt: skip
     return report

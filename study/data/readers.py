@@ -1,0 +1,58 @@
+"""What every stage after the data stage reads of the data: the split's rows and the decoded films.
+
+The data stage writes split.csv and fills the decode cache; search, evaluate, ablation and Grad-CAM read
+them back only through here, so none of them opens a JPEG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from study.data.cache import DecodedArrays, decoded_arrays
+from study.data.discover import list_films
+from study.data.split import SplitArrays
+from study.errors import DataLayoutError
+from study.results import DataSummary, ResultsPaths, read_csv
+from study.results.vocab import label_code
+
+
+def load_split_rows(paths: ResultsPaths, split: str) -> list[dict[str, str]]:
+    return [row for row in read_csv(paths.split_csv) if row["split"] == split]
+
+
+def dataset_arrays(paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path) -> DecodedArrays:
+    """The decode cache the data stage filled (rebuilt, once, if the cache folder was cleared)."""
+    listing = list_films(Path(DataSummary.read(paths.data_summary).data_root))
+    decoded = decoded_arrays([str(film.path) for film in listing.films], resolutions, aspect, cache_dir, "films")
+    known = {entry.path for entry in decoded.entries}
+    missing = [row["path"] for row in read_csv(paths.split_csv) if row["path"] not in known]
+    if missing:
+        raise DataLayoutError(
+            f"{missing[0]}: listed in {paths.split_csv} but no longer a usable film; the data changed since the data "
+            "stage, so start a new --results folder"
+        )
+    return decoded
+
+
+def load_training_arrays(
+    paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path
+) -> dict[int, SplitArrays]:
+    """Train and val arrays per resolution, copied into memory from the decode cache."""
+    decoded = dataset_arrays(paths, resolutions, aspect, cache_dir)
+    train, val = load_split_rows(paths, "train"), load_split_rows(paths, "val")
+    return {
+        size: SplitArrays(
+            decoded.take(size, [row["path"] for row in train]),
+            _labels(train),
+            decoded.take(size, [row["path"] for row in val]),
+            _labels(val),
+        )
+        for size in resolutions
+    }
+
+
+def _labels(rows: Sequence[dict[str, str]]) -> np.ndarray:
+    return np.array([label_code(row["label"]) for row in rows], dtype=np.float32)

@@ -1,0 +1,36 @@
+"""The evaluate stage: the best model's threshold chosen on validation, then the test set scored exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from study.config import StudyConfig
+from study.data.readers import dataset_arrays, load_split_rows
+from study.evaluate.metrics import make_predictions, write_evaluation
+from study.results import BestTrial, ResultsPaths
+
+
+def load_best_model(paths: ResultsPaths) -> tuple[keras.Model, int]:
+    """The search's best model and the resolution it takes."""
+    model = keras.saving.load_model(paths.best_model, compile=False)
+    return model, BestTrial.read(paths.best_hyperparameters).resolution
+
+
+def predict(model: keras.Model, films: np.ndarray, batch_size: int) -> np.ndarray:
+    return model.predict(films, batch_size=batch_size, verbose=0).ravel()
+
+
+def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> None:
+    """Threshold on validation predictions, then the test set exactly once."""
+    model, resolution = load_best_model(paths)
+    decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
+    scored = {}
+    for split in ("val", "test"):
+        rows = load_split_rows(paths, split)
+        split_paths = [row["path"] for row in rows]
+        probs = predict(model, decoded.take(resolution, split_paths), cfg.search.batch_size)
+        scored[split] = make_predictions(rows, split_paths, probs)
+    write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate)

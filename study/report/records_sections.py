@@ -1,0 +1,118 @@
+"""The report's records for the later sections: the Grad-CAM gallery and its trust scores, the ablation
+table and its forest plot, and the search's observational evidence. Plain data, as in records.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GradcamImage:
+    file: str
+    src: str
+    exists: bool
+    category: str
+    label: str
+    prob: float | None
+    patient_id: str
+    method: str
+    layer: str
+    border_share: float | None = None
+    selection: str = ""
+
+
+@dataclass(frozen=True)
+class GradcamGroup:
+    category: str
+    title: str
+    images: tuple[GradcamImage, ...]
+
+
+@dataclass(frozen=True)
+class CamScoreRow:
+    """gradcam/scores.json, one row per method: how far its maps can be trusted."""
+
+    method: str
+    deletion_auc: float | None
+    random_deletion_auc: float | None
+    border_share: float | None
+    border_flagged: int | None
+    mask_ratio: float | None
+    mask_ratio_median: float | None
+    films_with_masks: int | None
+
+
+@dataclass(frozen=True)
+class GradcamInfo:
+    groups: tuple[GradcamGroup, ...]
+    total: int
+    missing_files: int
+    scores: tuple[CamScoreRow, ...] = ()
+    layer: str = ""
+    films_scored: int | None = None
+    border_band: float | None = None
+    border_warning: float | None = None
+    comparison_src: str | None = None  # gradcam/comparison.png: the same films under each ablation model
+    comparison_models: tuple[str, ...] = ()
+    comparison_films: int = 0
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One row of the citable table, cells already formatted by the ablation stage (as in ablation.csv)."""
+
+    variant: str
+    label: str
+    seeds: int
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForestPoint:
+    """A variant's paired difference to the best configuration in one metric (None: no interval)."""
+
+    label: str
+    delta: float
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class AblationInfo:
+    """ablation/: the table, its caption, the plan (seeds, epochs), what the budget left out, the files."""
+
+    headers: tuple[str, ...]
+    rows: tuple[AblationRow, ...]
+    caption: str | None
+    seeds: int
+    epochs: int | None
+    runs_done: int
+    runs_failed: int
+    runs_planned: int
+    skipped: tuple[str, ...]
+    tables: tuple[tuple[str, str], ...]  # (format, path relative to the report)
+    forest: tuple[ForestPoint, ...]  # test AUC deltas
+    seed_values: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class FactorEffect:
+    """Mean val AUC of the search's trials at one factor level and one epoch budget."""
+
+    factor: str
+    level: str
+    epochs: int
+    n: int
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class SearchEvidence:
+    """search/factor_effects.csv and importance.csv: observational, from the trials alone."""
+
+    effects: tuple[FactorEffect, ...]
+    importance: tuple[tuple[str, float, float | None], ...]  # (factor, share, sd)
+    importance_trials: int | None
+    importance_method: str | None

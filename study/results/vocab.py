@@ -1,0 +1,53 @@
+"""The words the study, its config, its files and its report share, each defined once.
+
+A config key is validated against these tuples, the CSV columns are built from them, and the report labels
+what it reads with them, so a new metric or method is added in one place.
+"""
+
+from __future__ import annotations
+
+CLASS_NAMES: tuple[str, ...] = ("NORMAL", "PNEUMONIA")
+POSITIVE_CLASS = "PNEUMONIA"
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")  # the study's splits (and Kaggle's folders of the same names)
+STAGES: tuple[str, ...] = ("data", "search", "evaluate", "ablation", "gradcam", "report")
+
+# The five searched factors, then every searched value (the learning rate is searched but not ablated).
+FACTORS: tuple[str, ...] = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting")
+HP_NAMES: tuple[str, ...] = (*FACTORS, "learning_rate")
+
+CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "balanced", "sqrt")
+ASPECT_MODES: tuple[str, ...] = ("squash", "pad", "crop")
+THRESHOLD_RULES: tuple[str, ...] = ("youden", "f1", "fixed")
+PRECISIONS: tuple[str, ...] = ("auto", "mixed_float16", "float32")
+XLA_MODES: tuple[str, ...] = ("auto", "on", "off")
+
+# Test-set metrics at the validation threshold (best/test_metrics.json), and the ablation's subset of them.
+TEST_METRICS: tuple[str, ...] = ("auc", "accuracy", "sensitivity", "specificity", "precision", "f1")
+METRIC_LABELS: dict[str, str] = {
+    "auc": "AUC",
+    "accuracy": "Accuracy",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "precision": "Precision",
+    "f1": "F1",
+}
+ABLATION_TEST_METRICS: tuple[str, ...] = ("auc", "accuracy", "sensitivity", "specificity")
+ABLATION_METRICS: tuple[str, ...] = ("val_auc", *(f"test_{name}" for name in ABLATION_TEST_METRICS))
+ABLATION_METRIC_LABELS: dict[str, str] = {  # column headers of the ablation tables, in the files and the report
+    "val_auc": "Val AUC",
+    "test_auc": "Test AUC",
+    "test_accuracy": "Accuracy",
+    "test_sensitivity": "Sensitivity",
+    "test_specificity": "Specificity",
+}
+
+# Grad-CAM: the methods, and the gallery's categories (a prediction at the threshold against the truth).
+CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++")
+CATEGORIES: tuple[str, ...] = ("TP", "FP", "FN", "TN")
+POSITIVE_CATEGORIES: tuple[str, ...] = ("TP", "FP")  # the model said the positive class
+
+
+def label_code(name: str) -> int:
+    """1 for PNEUMONIA (the positive class: probabilities are P(PNEUMONIA)), 0 for NORMAL."""
+    return CLASS_NAMES.index(name)

@@ -1,0 +1,79 @@
+"""The one place that touches keras-tuner's private API, checked against the version it was written for.
+
+The study's kill-safety needs what keras-tuner keeps private: where its state files live, its retry queue,
+the hook that saves a trial, the hook that builds a trial's model, and a Hyperband tuner built around an
+oracle of our own. Each is named here once, behind a public name, so a keras-tuner upgrade is checked in one
+module; another version is refused at import with what to install.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+from keras_tuner import synchronized
+from keras_tuner.engine.trial import Trial, TrialStatus
+from keras_tuner.oracles import HyperbandOracle
+
+from study.errors import UserInputError
+
+SUPPORTED_VERSION = "1.4.8"
+
+if keras_tuner.__version__ != SUPPORTED_VERSION:
+    raise UserInputError(
+        f"keras-tuner {keras_tuner.__version__} is installed; this study relies on the internals of keras-tuner "
+        f"{SUPPORTED_VERSION} to resume after a kill: pip install keras-tuner=={SUPPORTED_VERSION}"
+    )
+
+__all__ = ["HyperbandOracleBase", "HyperbandTunerBase", "Trial", "TrialStatus", "synchronized"]
+
+
+class HyperbandOracleBase(HyperbandOracle):
+    """keras-tuner's Hyperband oracle, with its private state files and retry queue under public names."""
+
+    def set_seed(self, seed: int) -> None:
+        """keras-tuner takes `seed or random.randint(1, 10000)`, so seed 0 would draw a random seed."""
+        self.seed = self._seed_state = seed
+
+    def oracle_file(self) -> Path:
+        return Path(self._get_oracle_fname())
+
+    def trial_dir(self, trial_id: str) -> Path:
+        return Path(self._get_trial_dir(trial_id))
+
+    @property
+    def retry_queue(self) -> list[str]:
+        """Trials handed out but not ended (keras-tuner's `_retry_queue`): run again on reload."""
+        return self._retry_queue
+
+    def _save_trial(self, trial: Trial) -> None:  # keras-tuner's hook, called wherever it saves a trial
+        self.save_trial_file(trial)
+
+    def save_trial_file(self, trial: Trial) -> None:
+        super()._save_trial(trial)
+
+
+class HyperbandTunerBase(keras_tuner.Hyperband):
+    """keras-tuner's Hyperband tuner around a given oracle, with its private files and hooks named."""
+
+    def __init__(self, oracle: HyperbandOracle, **kwargs: Any) -> None:
+        # keras_tuner.Hyperband.__init__ would build its own oracle; its trial logic is kept.
+        keras_tuner.Tuner.__init__(self, oracle=oracle, **kwargs)
+
+    def tuner_file(self) -> Path:
+        return Path(self._get_tuner_fname())
+
+    def checkpoint_file(self, trial_id: str) -> Path:
+        return Path(self._get_checkpoint_fname(trial_id))
+
+    def is_worker(self) -> bool:
+        return self._is_worker()
+
+    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:  # called for every trial
+        self.before_build(hp)
+        return super()._build_hypermodel(hp)
+
+    def before_build(self, hp: keras_tuner.HyperParameters) -> None:
+        """Runs after keras-tuner's clear_session(), just before the trial's model is built."""
