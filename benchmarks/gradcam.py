@@ -53,7 +53,13 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=1.0)
     args = parser.parse_args()
     model_cfg = ModelConfig(
-        weights="none", alpha=args.alpha, bn_momentum=0.9, horizontal_flip=False, precision="float32", xla="off"
+        weights="none",
+        alpha=args.alpha,
+        bn_momentum=0.9,
+        horizontal_flip=False,
+        precision="float32",
+        xla="off",
+        graph_optimizations=True,
     )
     model = build_model(args.size, 0.0, 0.2, -1, 1e-3, model_cfg)
     films = np.random.default_rng(0).integers(0, 255, (args.images, args.size, args.size, 1), dtype=np.uint8)

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 NO_LIMIT = ("none", "off", "")
+RUN_STARTED_VARIABLE = "CHEST_XRAY_STUDY_RUN_STARTED"
 
 
 def parse_duration(text: str, key: str) -> float | None:
@@ -97,6 +98,19 @@ class Deadline:
 
     def left(self) -> float:
         return float("inf") if self.ends_at is None else self.ends_at - time.monotonic()
+
+
+def _run_started() -> float:
+    """This run's start on the monotonic clock; a process that restarted itself to free memory (same command,
+    same environment) keeps the first start, so its time budget does not begin again."""
+    now_wall, now = time.time(), time.monotonic()
+    started_wall = float(os.environ.setdefault(RUN_STARTED_VARIABLE, str(now_wall)))
+    return now - (now_wall - started_wall)
+
+
+def run_deadline(budget_seconds: float | None, share: float) -> Deadline:
+    """The end of a share of this run's time budget, counted from the run's start."""
+    return Deadline.after(None if budget_seconds is None else budget_seconds * share, _run_started())
 
 
 def memory_limit_mb(memory_share: float) -> float:

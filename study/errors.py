@@ -18,3 +18,7 @@ class DataLayoutError(UserInputError):
 
 class SearchFailedError(UserInputError):
     """No trial completed (every setting failed): exit 2 pointing at trials.csv, not a traceback."""
+
+
+class StudyBusyError(UserInputError):
+    """Another live process is writing the same results folder."""

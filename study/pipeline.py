@@ -7,7 +7,6 @@ done, so rerunning the same command skips finished stages and a report can be bu
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import subprocess
 import time
@@ -17,17 +16,18 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from study.budget import Deadline
+from study.budget import Deadline, run_deadline
 from study.config import StudyConfig, config_from_json, config_to_json
 from study.errors import UserInputError
 from study.results import STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
+from study.results.lock import single_writer
 from study.search.distributed import SINGLE, Role
 
 logger = logging.getLogger(__name__)
 
 SYNTHETIC_SOURCE = "synthetic demo"
-RUN_STARTED_VARIABLE = "CHEST_XRAY_STUDY_RUN_STARTED"
 MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
+BEST_MODEL_STAGES = ("evaluate", "ablation", "gradcam")  # they start from best/model.keras
 OPTIONAL_STAGES = ("ablation",)  # no later stage reads it, so --stages may leave it out
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
 
@@ -96,27 +96,13 @@ def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, m
         )
 
 
-def _run_started() -> float:
-    """This run's start on the monotonic clock; a process that restarted itself to free memory (same command,
-    same environment) keeps the first start, so its time budget does not begin again."""
-    now_wall, now = time.time(), time.monotonic()
-    started_wall = float(os.environ.setdefault(RUN_STARTED_VARIABLE, str(now_wall)))
-    return now - (now_wall - started_wall)
-
-
-def _budget_deadline(cfg: StudyConfig, share: float) -> Deadline:
-    """The end of a share of this run's time budget, counted from the run's start."""
-    budget = cfg.budget.seconds
-    return Deadline.after(None if budget is None else budget * share, _run_started())
-
-
 def _search_deadline(cfg: StudyConfig) -> Deadline:
-    return _budget_deadline(cfg, cfg.budget.search_share)
+    return run_deadline(cfg.budget.seconds, cfg.budget.search_share)
 
 
 def _ablation_deadline(cfg: StudyConfig) -> Deadline:
     """The search's and the ablation's shares together: time the search left unused goes to the ablation."""
-    return _budget_deadline(cfg, cfg.budget.search_share + cfg.budget.ablation_share)
+    return run_deadline(cfg.budget.seconds, cfg.budget.search_share + cfg.budget.ablation_share)
 
 
 def _demo_data(ctx: StageContext) -> Path:
@@ -204,7 +190,13 @@ def run_worker(request: StudyRequest) -> None:
 
 
 def run_study(request: StudyRequest) -> Manifest:
-    """Run the requested stages in order, skipping finished ones; the manifest is rewritten after each."""
+    """Run the requested stages in order, skipping finished ones, as the folder's only writer."""
+    with single_writer(request.results_dir):
+        return _run_stages(request)
+
+
+def _run_stages(request: StudyRequest) -> Manifest:
+    """The stages in order, finished ones skipped; the manifest is rewritten after each."""
     deadlines = _search_deadline(request.cfg), _ablation_deadline(request.cfg)  # counted from here, data included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
@@ -235,6 +227,9 @@ def run_study(request: StudyRequest) -> Manifest:
                 continue
             if stage in manifest.stages_done and stage != "report":
                 logger.info("stage %s: already done in %s, skipping", stage, paths.root)
+                continue
+            if stage in BEST_MODEL_STAGES and manifest.stopped and not paths.best_model.exists():
+                logger.info("stage %s: not run, the search selected no model (%s)", stage, manifest.stopped)
                 continue
             logger.info("stage %s: starting", stage)
             if stage in MODEL_STAGES and not manifest.device:

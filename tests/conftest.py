@@ -89,3 +89,9 @@ def copy_of_smoke(smoke: SmokeRun, tmp_path: Path) -> Iterator[SmokeRun]:
     results = tmp_path / "results"
     shutil.copytree(smoke.paths.root, results)
     yield SmokeRun(ResultsPaths(results), smoke.cache, smoke_command(results, smoke.cache), smoke.stdout)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that wait for the smoke study run after those that do not, so a worker starts with work it can
+    do at once (xdist keeps this order within each xdist_group)."""
+    items.sort(key=lambda item: "smoke" in getattr(item, "fixturenames", ()))

@@ -8,7 +8,7 @@ from pathlib import Path
 STUDY = Path(__file__).resolve().parent.parent / "study"
 CROSS_CUTTING = {"__init__", "errors", "budget", "progress", "device", "pipeline"}
 # Lowest first: a module may import from its own layer or a lower one. The report reads results only.
-LAYERS = ("results", "errors", "budget", "config", "progress", "device", "data", "search", "evaluate", "ablation",
+LAYERS = ("errors", "results", "budget", "config", "progress", "device", "data", "search", "evaluate", "ablation",
           "explain", "report", "pipeline")  # fmt: skip
 
 

@@ -113,3 +113,53 @@ def test_time_budget_stops_after_whole_trials_evaluates_and_exits_3(smoke: Smoke
     search_ended = sum(manifest["stage_seconds"][stage] for stage in ("data", "search"))
     assert search_ended <= budget * share + longest_trial, "stopped within one trial's time of the search budget"
     assert "stopped by the time budget" in (results / "report.html").read_text()
+
+
+@pytest.mark.xdist_group("long")
+def test_a_budget_that_fits_no_trial_stops_with_exit_3_and_a_report(smoke_cache: Path, tmp_path: Path) -> None:
+    """20 s leave the search 12 s (its 60% share), less than the calibration alone takes: no trial can start.
+    The study must say so in one line, exit 3 and still write its report; no traceback."""
+    results = tmp_path / "results"
+    completed = subprocess.run(
+        smoke_command(results, smoke_cache, "--time-budget", "20s"), cwd=tmp_path, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 3, output[-3000:]
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if "the study stopped" in line]
+    assert "no trial fitted (the first needs about" in line
+    trials = read_csv(results / "search" / "trials.csv")
+    assert [row["status"] for row in trials] == ["STOPPED"]
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert (manifest["status"], manifest["stages_done"]) == ("stopped", ["data", "search", "report"])
+    assert not (results / "best" / "model.keras").exists()
+    assert "no trial fitted" in (results / "report.html").read_text()
+
+
+@pytest.mark.xdist_group("long")
+def test_a_second_writer_is_refused_while_the_first_lives(smoke_cache: Path, tmp_path: Path) -> None:
+    """Two processes on one results folder would interleave their trials; a notebook cell run twice does it.
+    The second exits 2 at once naming the first; after a kill -9 of the first, a new start is accepted."""
+    results = tmp_path / "results"
+    command = smoke_command(results, smoke_cache)
+    first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = results / ".lock"
+        while not (lock.exists() and f"PID {first.pid} " in lock.read_text()):
+            assert first.poll() is None, "the first run ended before taking the lock"
+            time.sleep(0.1)
+        started = time.monotonic()
+        second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
+        assert time.monotonic() - started < 20
+        (line,) = second.stderr.strip().splitlines()
+        assert f"PID {first.pid} on " in line and str(results) in line
+    finally:
+        first.kill()  # SIGKILL: the lock must die with the process
+        first.wait()
+    third = subprocess.run(
+        smoke_command(results, smoke_cache, "--prepare-only"), cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert third.returncode == 0, third.stdout[-2000:] + third.stderr[-2000:]

@@ -9,16 +9,15 @@ experiment: the controlled answer is the ablation.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.inspection import permutation_importance
 
 from study.ablation.stats import seed_interval
-from study.results import FACTOR_EFFECT_COLUMNS, HP_PREFIX, IMPORTANCE_COLUMNS, ResultsPaths, read_csv, write_csv
+from study.results import FACTOR_EFFECT_COLUMNS, HP_PREFIX, IMPORTANCE_COLUMNS, ResultsPaths, write_csv
 from study.results.vocab import FACTORS
 
 logger = logging.getLogger(__name__)
@@ -27,83 +26,96 @@ IMPORTANCE_FEATURES = (*FACTORS, "learning_rate", "epochs")
 DROPOUT_BINS = 3
 MIN_TRIALS_FOR_IMPORTANCE = 10
 IMPORTANCE_METHOD = "random-forest permutation importance on val AUC (observational, in-sample)"
+WEIGHTING_STRENGTH = {"none": 0.0, "sqrt": 1.0, "balanced": 2.0}  # the class_weighting choices, by strength
 
 
-def _completed(rows: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
-    return [row for row in rows if row["status"] == "COMPLETED" and row.get("val_auc")]
+def completed_trials(trials_csv: Path) -> pd.DataFrame:
+    """The completed, scored trials of trials.csv; hyperparameter cells stay text, so a level reads as written."""
+    trials = pd.read_csv(trials_csv, dtype=str, keep_default_na=False)
+    completed = trials[(trials["status"] == "COMPLETED") & (trials["val_auc"] != "")]
+    return completed.assign(val_auc=completed["val_auc"].astype(float), epochs=completed["epochs"].astype(int))
 
 
-def _dropout_bin(value: float, low: float, high: float) -> str:
-    """Dropout is sampled uniformly: three equal-width bins, labelled by their range."""
+def _dropout_bins(values: pd.Series) -> pd.Series:
+    """Dropout is sampled uniformly: three equal-width bins over the searched range, labelled by their range."""
+    low, high = values.min(), values.max()
     width = (high - low) / DROPOUT_BINS or 1.0
-    index = min(int((value - low) / width), DROPOUT_BINS - 1)
-    return f"{low + index * width:.2f}-{low + (index + 1) * width:.2f}"
+    index = ((values - low) // width).clip(upper=DROPOUT_BINS - 1).astype(int)
+    return index.map(lambda i: f"{low + i * width:.2f}-{low + (i + 1) * width:.2f}")
 
 
-def factor_effects(rows: Sequence[Mapping[str, str]], confidence: float) -> list[dict[str, Any]]:
+def factor_effects(trials: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """Mean val AUC per factor level within each epoch budget, with a t interval over the trials."""
-    completed = _completed(rows)
-    dropouts = [float(row[HP_PREFIX + "dropout"]) for row in completed]
     effects = []
     for factor in FACTORS:
-        if len({row[HP_PREFIX + factor] for row in completed}) < 2:
+        column = trials[HP_PREFIX + factor]
+        if column.nunique() < 2:
             continue  # one level searched (or tried): nothing to compare
-        groups: dict[tuple[int, str], list[float]] = {}
-        for row in completed:
-            value = row[HP_PREFIX + factor]
-            level = _dropout_bin(float(value), min(dropouts), max(dropouts)) if factor == "dropout" else value
-            groups.setdefault((int(row["epochs"]), level), []).append(float(row["val_auc"]))
-        for (epochs, level), values in sorted(groups.items(), key=lambda item: (item[0][0], _sort_key(item[0][1]))):
-            interval = seed_interval(values, confidence)
-            effects.append({"factor": factor, "level": level, "epochs": epochs, "n": interval.n,
+        level = _dropout_bins(column.astype(float)) if factor == "dropout" else column
+        for (epochs, value), aucs in trials.groupby([trials["epochs"], level.rename("level")])["val_auc"]:
+            interval = seed_interval(aucs.to_numpy(), confidence)
+            effects.append({"factor": factor, "level": value, "epochs": epochs, "n": interval.n,
                             "mean": interval.mean, "ci_low": interval.low, "ci_high": interval.high})  # fmt: skip
-    return effects
+    table = pd.DataFrame(effects, columns=list(FACTOR_EFFECT_COLUMNS))
+    if table.empty:
+        return table
+    order = table.assign(rank=table["factor"].map(FACTORS.index), numeric=table["level"].map(_level_number))
+    return table.loc[order.sort_values(["rank", "epochs", "numeric", "level"], na_position="last").index]
 
 
-def _sort_key(level: str) -> tuple[int, float | str]:
+def _level_number(level: str) -> float:
+    """A level's number for sorting ("0.10-0.20" sorts by its lower end); NaN for a word such as "balanced"."""
     try:
-        return (0, float(level.split("-")[0]) if "-" in level[1:] else float(level))
+        return float(level.split("-")[0]) if "-" in level[1:] else float(level)
     except ValueError:
-        return (1, level)
+        return float("nan")
 
 
-def _feature(row: Mapping[str, str], name: str) -> float:
-    if name == "epochs":
-        return float(row["epochs"])
-    value = row[HP_PREFIX + name]
-    if name == "class_weighting":
-        return float(("none", "sqrt", "balanced").index(value))  # ordered by strength of the correction
-    return math.log10(float(value)) if name == "learning_rate" else float(value)
+def _features(trials: pd.DataFrame) -> pd.DataFrame:
+    """The importance model's inputs: numbers (log learning rate, ordered class weighting) for each feature."""
+    features = pd.DataFrame(
+        {name: trials[HP_PREFIX + name].astype(float) for name in ("resolution", "augmentation", "dropout",
+                                                                    "unfrozen_layers")}
+    )  # fmt: skip
+    features["class_weighting"] = trials[HP_PREFIX + "class_weighting"].map(WEIGHTING_STRENGTH)
+    features["learning_rate"] = np.log10(trials[HP_PREFIX + "learning_rate"].astype(float))
+    features["epochs"] = trials["epochs"].astype(float)
+    return features[list(IMPORTANCE_FEATURES)]
 
 
-def importance(rows: Sequence[Mapping[str, str]], seed: int) -> list[dict[str, Any]]:
+def importance(trials: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Share of the forest's accuracy lost when one factor is shuffled (summing to 1 over the factors);
     empty below MIN_TRIALS_FOR_IMPORTANCE completed trials, where a forest would fit noise."""
-    completed = _completed(rows)
-    if len(completed) < MIN_TRIALS_FOR_IMPORTANCE:
-        return []
-    features = [name for name in IMPORTANCE_FEATURES if len({_feature(row, name) for row in completed}) > 1]
-    x = np.array([[_feature(row, name) for name in features] for row in completed])
-    y = np.array([float(row["val_auc"]) for row in completed])
-    forest = RandomForestRegressor(n_estimators=300, min_samples_leaf=2, random_state=seed).fit(x, y)
-    result = permutation_importance(forest, x, y, n_repeats=20, random_state=seed)
+    if len(trials) < MIN_TRIALS_FOR_IMPORTANCE:
+        return pd.DataFrame(columns=list(IMPORTANCE_COLUMNS))
+    features = _features(trials)
+    features = features.loc[:, features.nunique() > 1]  # a constant feature cannot matter
+    forest = RandomForestRegressor(n_estimators=300, min_samples_leaf=2, random_state=seed)
+    forest.fit(features.to_numpy(), trials["val_auc"].to_numpy())
+    result = permutation_importance(
+        forest, features.to_numpy(), trials["val_auc"].to_numpy(), n_repeats=20, random_state=seed
+    )
     total = float(np.clip(result.importances_mean, 0, None).sum()) or 1.0
-    return [
-        {"factor": name, "importance": max(float(mean), 0.0) / total, "importance_sd": float(sd) / total,
-         "n_trials": len(completed), "method": IMPORTANCE_METHOD}
-        for name, mean, sd in zip(features, result.importances_mean, result.importances_std, strict=True)
-    ]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "factor": features.columns,
+            "importance": np.clip(result.importances_mean, 0, None) / total,
+            "importance_sd": result.importances_std / total,
+            "n_trials": len(trials),
+            "method": IMPORTANCE_METHOD,
+        }
+    )
 
 
 def write_search_effects(paths: ResultsPaths, confidence: float, seed: int) -> None:
     """search/factor_effects.csv and search/importance.csv from trials.csv."""
-    rows = read_csv(paths.trials_csv)
-    write_csv(paths.factor_effects, FACTOR_EFFECT_COLUMNS, factor_effects(rows, confidence))
-    ranked = importance(rows, seed)
-    write_csv(paths.importance, IMPORTANCE_COLUMNS, ranked)
-    if ranked:
-        top = max(ranked, key=lambda row: row["importance"])
+    trials = completed_trials(paths.trials_csv)
+    write_csv(paths.factor_effects, FACTOR_EFFECT_COLUMNS, factor_effects(trials, confidence).to_dict("records"))
+    ranked = importance(trials, seed)
+    write_csv(paths.importance, IMPORTANCE_COLUMNS, ranked.to_dict("records"))
+    if ranked.empty:
+        logger.info("search: fewer than %d completed trials, no importance estimate", MIN_TRIALS_FOR_IMPORTANCE)
+    else:
+        top = ranked.loc[ranked["importance"].idxmax()]
         logger.info("search (observational): %s matters most for val AUC (%.0f%% of the importance)",
                     top["factor"], 100 * top["importance"])  # fmt: skip
-    else:
-        logger.info("search: fewer than %d completed trials, no importance estimate", MIN_TRIALS_FOR_IMPORTANCE)

@@ -98,6 +98,15 @@ def check_model_settings(model_cfg: ModelConfig, resolutions: Sequence[int], gra
     keras.backend.clear_session()
 
 
+def _set_graph_optimizations(enabled: bool) -> None:
+    """Grappler rewrites every traced graph before its first run (layouts and fused kernels for a GPU); on the
+    CPU at the demo's sizes that costs a quarter of the first step and buys nothing. TensorFlow only."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not enabled})
+
+
 def _set_trainable(backbone: keras.Model, unfrozen_layers: int, pretrained: bool) -> None:
     """Unfreeze the top `unfrozen_layers` (-1: all). Pretrained BatchNorm stays frozen (inference mode)."""
     count = len(backbone.layers) if unfrozen_layers < 0 else min(unfrozen_layers, len(backbone.layers))
@@ -178,6 +187,7 @@ def build_model(
     pretrained = model_cfg.weights != "none"
     # Set on every build: keras-tuner's clear_session() between trials resets the global policy.
     keras.mixed_precision.set_global_policy(resolve_precision(model_cfg.precision))
+    _set_graph_optimizations(model_cfg.graph_optimizations)
     inputs = keras.Input((resolution, resolution, 1), dtype="uint8", name="film")
     x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
     for layer in _augmentation(augmentation, model_cfg.horizontal_flip):

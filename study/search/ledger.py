@@ -68,10 +68,13 @@ class SearchLedger:
         needed, left = self.clock.estimate(resolution, epochs), self.deadline.left()
         if self.clock.knows_time and needed > left:
             completed = sum(t.status == "COMPLETED" for t in ended)
+            cost = f"needs about {format_duration(needed)}, {format_duration(left)} was left"
             return Refusal(
                 f"not started: needs about {format_duration(needed)}, {format_duration(left)} left",
                 f"stopped by the time budget after {completed} of {self.plan.total_trials} planned trials "
-                f"(the next needs about {format_duration(needed)}, {format_duration(left)} was left)",
+                f"(the next {cost})"
+                if completed
+                else f"stopped by the time budget before any trial: no trial fitted (the first {cost})",
             )
         epochs_done = sum(trial_epochs(t) for t in ended)
         remaining = self.clock.remaining(

@@ -80,7 +80,10 @@ def run_search(
     _search(tuner, paths)
     if oracle.stopped:
         logger.warning("search %s", oracle.stopped)
-    best_trials = oracle.get_best_trials(1)
+    # keras-tuner pads the best trials with unfinished ones when none completed: keep the completed only.
+    best_trials = [trial for trial in oracle.get_best_trials(1) if trial.status == "COMPLETED"]
+    if not best_trials and oracle.stopped:
+        return SearchOutcome(oracle.stopped)  # the budget fitted no trial: nothing to evaluate, nothing failed
     if not best_trials:
         raise SearchFailedError(
             f"the search ended without a completed trial ({oracle.stopped or 'every trial failed'}); "
