@@ -25,7 +25,6 @@ def model() -> keras.Model:
         horizontal_flip=False,
         precision="float32",
         xla="off",
-        graph_optimizations=True,
     )
     return build_model(
         resolution=64, augmentation=0.3, dropout=0.1, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg
@@ -123,7 +122,6 @@ def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray)
         horizontal_flip=False,
         precision="mixed_float16",
         xla="off",
-        graph_optimizations=True,
     )
     try:
         mixed = build_model(64, augmentation=0.0, dropout=0.0, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg)

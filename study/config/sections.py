@@ -56,7 +56,6 @@ class ModelConfig:
     horizontal_flip: bool
     precision: str
     xla: str
-    graph_optimizations: bool
 
     def __post_init__(self) -> None:
         _require(

@@ -18,7 +18,7 @@ import numpy as np
 from study.config import StudyConfig
 from study.data.split import SplitArrays
 from study.results import Calibration
-from study.search.hypermodel import build_model
+from study.search.hypermodel import build_model, build_optimizer
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def calibrate(cfg: StudyConfig, arrays: dict[int, SplitArrays]) -> Calibration:
         learning_rate=cfg.space.learning_rate_min,
         model_cfg=cfg.model,
     )
+    build_optimizer(model)  # as every trial does before its first step
     model.train_on_batch(x_batch, y_batch)
     model.test_on_batch(sample.x_val[:batch], sample.y_val[:batch].astype("float32"))
     build_seconds = time.monotonic() - started
