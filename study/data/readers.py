@@ -41,7 +41,12 @@ def load_training_arrays(
     paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path
 ) -> dict[int, SplitArrays]:
     """Train and val arrays per resolution, copied into memory from the decode cache."""
-    decoded = dataset_arrays(paths, resolutions, aspect, cache_dir)
+    return training_arrays(paths, dataset_arrays(paths, resolutions, aspect, cache_dir), resolutions)
+
+
+def training_arrays(paths: ResultsPaths, decoded: DecodedArrays, resolutions: Sequence[int]) -> dict[int, SplitArrays]:
+    """Train and val arrays per resolution from an open decode cache (a stage that needs the test films too
+    opens the cache once and passes it here)."""
     train, val = load_split_rows(paths, "train"), load_split_rows(paths, "val")
     return {
         size: SplitArrays(
