@@ -22,7 +22,7 @@ from study.budget import parse_duration
 from study.config import builtin_config_path, load_config
 from study.data.cache import default_cache_dir
 from study.errors import UserInputError
-from study.results import STAGES, ResultsFormatError, ResultsPaths
+from study.results import STAGES, ResultsPaths
 from study.search.distributed import Role, export_role, resolve_role
 
 logger = logging.getLogger("study")
@@ -134,7 +134,7 @@ def main(argv: list[str]) -> int:
             manifest = None
         else:
             manifest = run_study(request)
-    except (UserInputError, ResultsFormatError) as error:
+    except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.prepare_only:

@@ -22,3 +22,11 @@ class SearchFailedError(UserInputError):
 
 class StudyBusyError(UserInputError):
     """Another live process is writing the same results folder."""
+
+
+class ResultsFormatError(UserInputError):
+    """A results file this version of the tool cannot read: another format, or a missing or mistyped key."""
+
+
+class ReportInputError(UserInputError):
+    """The folder cannot be reported on at all: missing, or its manifest is unreadable or of another format."""

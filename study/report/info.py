@@ -1,4 +1,4 @@
-"""Results folder -> ReportData: read each file once and turn it into plain records.
+"""Results folder -> ReportData: each file turned into plain records.
 
 Each `get_*` reads one file (or a pair) and returns None when it is absent, so a report can be built at
 any moment of a study. `load_report_data` adds, for every absent part, a sentence that says which file
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from study.errors import ReportInputError
 from study.report.info_ablation import get_ablation_info, get_search_evidence
 from study.report.info_best import (
     comparison_rows,
@@ -56,10 +57,6 @@ logger = logging.getLogger(__name__)
 SYNTHETIC_SOURCE = "synthetic demo"  # what study.pipeline writes as data_source without --data
 
 T = TypeVar("T")
-
-
-class ReportInputError(Exception):
-    """The folder cannot be reported on at all: missing, or its manifest is unreadable or of another format."""
 
 
 def get_run_info(paths: ResultsPaths) -> RunInfo | None:

@@ -7,7 +7,8 @@ TensorFlow or Keras: build_report.py reads through this package on machines with
 
 from study.results.io import atomic_write_text, read_csv, read_json, write_csv, write_json
 from study.results.paths import ResultsPaths
-from study.results.json_record import JsonRecord, ResultsFormatError
+from study.errors import ResultsFormatError
+from study.results.json_record import JsonRecord
 from study.results.records import (
     FORMAT_VERSION,
     AblationPlan,

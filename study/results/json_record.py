@@ -15,13 +15,10 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from study.errors import ResultsFormatError
 from study.results.io import atomic_write_text
 
 RecordT = TypeVar("RecordT", bound="JsonRecord")
-
-
-class ResultsFormatError(Exception):
-    """A results file this version of the tool cannot read: another format, or a missing or mistyped key."""
 
 
 class JsonRecord:

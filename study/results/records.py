@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.results.json_record import JsonRecord, ResultsFormatError
+from study.errors import ResultsFormatError
+from study.results.json_record import JsonRecord
 
 FORMAT_VERSION = 1
 
