@@ -77,7 +77,9 @@ def test_kill_loop_ends_with_the_trials_of_an_uninterrupted_run(
     assert manifest["status"] == "partial" and manifest["stages_done"] == ["data", "search", "evaluate"]
     assert "restarting to free it" in log
     memory = [float(row["rss_mb"]) for row in resumed if row["rss_mb"]]
-    assert max(memory) - min(memory) < 300, f"memory bounded by the restarts: {memory}"
+    # Each trial ends in a fresh process (the first may also hold the calibration's model): without the
+    # restarts the last trial's process would hold about 150 MB per earlier trial on top of the first's.
+    assert memory[-1] < min(memory) + 300, f"memory bounded by the restarts: {memory}"
 
 
 @pytest.mark.xdist_group("smoke")

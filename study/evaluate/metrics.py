@@ -1,6 +1,7 @@
 """The selected model, once, on the test set: threshold from validation, metrics with bootstrap CIs.
 
-The test folder's pixels are decoded here and nowhere before. The threshold is chosen on validation
+The test films are scored here for the first time: the data stage validated and decoded them with every
+other film, but no label, pixel or prediction of theirs is used before this stage. The threshold is chosen on validation
 predictions (the test balance differs: 37.5% NORMAL against 25.7% in train), and CIs come from a
 patient-cluster bootstrap, because films of one child are not independent samples.
 """
