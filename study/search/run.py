@@ -27,13 +27,16 @@ class SearchOutcome:
     stopped: str | None
 
 
-def trial_clock(cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths, role: Role) -> TrialClock:
-    """Calibrate once per study (a resumed study reuses search/calibration.json); a chief trains nothing, so
-    it learns the seconds from the workers' finished trials."""
-    if role.is_chief:
-        return TrialClock(Calibration.pixel_units(cfg.space.resolutions), in_seconds=False)
+def trial_clock(
+    cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths, role: Role, budgeted: bool
+) -> TrialClock:
+    """Calibrate once per study (a resumed study reuses search/calibration.json) when a time budget must gate
+    the first trial; without one, or on a chief (which trains nothing), the clock learns the seconds from the
+    first finished trials instead of paying for a timing run."""
     if paths.calibration.exists():
         return TrialClock(Calibration.read(paths.calibration))
+    if role.is_chief or not budgeted:
+        return TrialClock(Calibration.pixel_units(cfg.space.resolutions), in_seconds=False)
     calibration = calibrate(cfg, arrays)
     calibration.write(paths.calibration)
     return TrialClock(calibration)
@@ -62,12 +65,14 @@ def run_search(
         _search(tuner, paths)
         return SearchOutcome(None)
     plan.write(paths.plan)
-    clock = trial_clock(cfg, arrays, paths, role)
+    clock = trial_clock(cfg, arrays, paths, role, budgeted=deadline.ends_at is not None)
     if clock.knows_time:
         estimate = clock.remaining(plan.total_trials, plan.total_epochs, cfg.space.resolutions)
         duration = f"about {format_duration(estimate)} on this machine"
     else:
-        duration = "time estimated from the workers' first trials"
+        duration = (
+            "time estimated from the workers' first trials" if role.is_chief else "time estimated from the first trials"
+        )
     budget = "" if deadline.ends_at is None else f"; {format_duration(deadline.left())} of the time budget left for it"
     logger.info(
         "Hyperband plan: %d trials, %d epochs, %s (search/plan.json)%s",
