@@ -16,7 +16,9 @@ import shlex
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+# Before anything imports TensorFlow: its info lines are hidden, its warnings are not (they say why a GPU
+# was skipped, e.g. CUDA libraries that would not load).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from study.budget import parse_duration
 from study.config import builtin_config_path, load_config
@@ -44,6 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--weights", help="backbone weights: imagenet, none or PATH.h5 (same as --set model.weights=...)"
     )
+    parser.add_argument("--cpu", action="store_true", help="train on the CPU even if the config requires a GPU")
     parser.add_argument("--time-budget", help="wall-clock budget of this run: 7h30m, 90m, none (default: budget.time)")
     parser.add_argument(
         "--chief", metavar="HOST:PORT", help="serve the search's trials to --worker machines (shared results/cache)"
@@ -112,6 +115,7 @@ def main(argv: list[str]) -> int:
             *args.overrides,
             *([f"model.weights={args.weights}"] if args.weights else []),
             *([f"budget.time={args.time_budget}"] if args.time_budget is not None else []),
+            *(["model.require_gpu=false"] if args.cpu else []),
         ]
         if args.data is None and not role.is_worker:
             logger.info(
@@ -138,7 +142,10 @@ def main(argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.prepare_only:
+        from study.device import device_line
+
         logger.info("data prepared: see %s and %s", paths.data_summary, paths.split_csv)
+        logger.info("device: %s", device_line())
     elif "report" in stages and not role.is_worker:
         logger.info("report: %s", paths.report.resolve())
     if manifest is not None and manifest.stopped:

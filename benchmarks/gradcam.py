@@ -59,6 +59,7 @@ def main() -> None:
         horizontal_flip=False,
         precision="float32",
         xla="off",
+        require_gpu=False,
     )
     model = build_model(args.size, 0.0, 0.2, -1, 1e-3, model_cfg)
     films = np.random.default_rng(0).integers(0, 255, (args.images, args.size, args.size, 1), dtype=np.uint8)

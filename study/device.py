@@ -6,6 +6,8 @@ import platform
 
 import keras
 
+from study.errors import UserInputError
+
 
 def gpu_names() -> list[str]:
     """Names of the GPUs the active Keras backend can use (TensorFlow or JAX); empty on a CPU-only machine."""
@@ -28,3 +30,28 @@ def describe_device() -> str:
     """What the manifest records as the machine that trained: the GPUs, else the CPU."""
     gpus = gpu_names()
     return ", ".join(gpus) if gpus else f"CPU ({platform.processor() or platform.machine()})"
+
+
+def device_line() -> str:
+    """One line for the log and --prepare-only: the GPUs (or that none is visible), with the framework and
+    the CUDA it was built for, so a night that would run on the CPU is caught before it starts."""
+    gpus = gpu_names()
+    found = ", ".join(gpus) if gpus else f"no GPU visible, CPU ({platform.processor() or platform.machine()})"
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        return f"{found}; Keras {keras.__version__} on {backend}"
+    import tensorflow as tf
+
+    build = tf.sysconfig.get_build_info()
+    cuda = f"built for CUDA {build['cuda_version']}" if build.get("is_cuda_build") else "built without CUDA"
+    return f"{found}; TensorFlow {tf.__version__}, {cuda}"
+
+
+def require_gpu() -> None:
+    """The search would train on the CPU: refuse with what was found and how to go on anyway."""
+    if not gpu_names():
+        raise UserInputError(
+            f"model.require_gpu: {device_line()}; a night on the CPU trains only a few trials. Give the runtime "
+            "a GPU (TensorFlow's own lines above say why it found none), or run on the CPU anyway with --cpu "
+            "(--set model.require_gpu=false)"
+        )

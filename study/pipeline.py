@@ -181,6 +181,10 @@ def run_worker(request: StudyRequest) -> None:
     from study.search.run import run_search
 
     paths = ResultsPaths(request.results_dir)
+    if request.cfg.model.require_gpu:
+        from study.device import require_gpu
+
+        require_gpu()
     manifest = wait_for_chief_data(paths)
     _check_same_study(paths, request.cfg, str(manifest.data_source), manifest)
     cfg = request.cfg
@@ -203,6 +207,11 @@ def _run_stages(request: StudyRequest) -> Manifest:
     manifest = read_manifest(paths.manifest) or Manifest.new(request.command, _versions(), _git_sha())
     _check_same_study(paths, request.cfg, data_source, manifest)
     _check_stage_order(request.stages, manifest.stages_done)
+    searches_here = "search" in request.stages and "search" not in manifest.stages_done and not request.role.is_chief
+    if request.cfg.model.require_gpu and searches_here:  # a chief trains nothing; its workers check their GPUs
+        from study.device import require_gpu
+
+        require_gpu()
     manifest = replace(
         manifest,
         status="running",

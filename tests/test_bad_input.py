@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -223,3 +224,22 @@ def test_a_started_study_refuses_another_config_and_accepts_a_new_budget(tmp_pat
     assert len(lines) == 1 and str(results / "config.json") in lines[0] and "different config" in lines[0]
     assert {path: path.read_bytes() for path in kept} == kept  # nothing of the started study was rewritten
     assert prepare_only("budget.time=1h", "ablation.seeds=3").returncode == 0
+
+
+def test_a_real_study_without_a_gpu_is_refused_before_any_work(tmp_path: Path) -> None:
+    """A night on two vCPUs would look like a short study; the overnight config refuses to start it."""
+    write_dataset(tmp_path / "data")
+    command = [sys.executable, str(ROOT / "run_study.py"), "--data", str(tmp_path / "data"), "--results",
+               str(tmp_path / "r"), "--cache", str(tmp_path / "c")]  # fmt: skip
+    no_gpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=no_gpu)
+    assert completed.returncode == 2, completed.stdout[-2000:] + completed.stderr[-2000:]
+    line = completed.stderr.strip().splitlines()[-1]  # TensorFlow's own lines (why it found no GPU) come first
+    assert line.startswith("error: model.require_gpu: no GPU visible") and "--cpu" in line and "TensorFlow" in line
+    assert [text for text in completed.stderr.splitlines() if text.startswith("error:")] == [line]
+    assert not (tmp_path / "r" / "manifest.json").exists() and not (tmp_path / "c" / "arrays").exists()
+    cpu_anyway = subprocess.run(
+        [*command, "--cpu", "--prepare-only"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=no_gpu
+    )
+    assert cpu_anyway.returncode == 0, cpu_anyway.stderr[-2000:]
+    assert "device: no GPU visible" in cpu_anyway.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def test_prepare_only_validates_splits_and_caches_then_stops(tmp_path: Path) -> 
     summary = json.loads((results / "data" / "summary.json").read_text())
     assert summary["counts"]["test"] == {"NORMAL": 48, "PNEUMONIA": 72}
     assert "train   " in completed.stdout and "skipped 0 files" in completed.stdout
+    assert re.search(r"device: (.+); TensorFlow \S+, built (for CUDA|without CUDA)", completed.stdout)
     assert not (results / "search").exists() and not (results / "best").exists()
     (index,) = (cache / "arrays").glob("*/index.json")
     assert len(json.loads(index.read_text())["entries"]) == sum(sum(c.values()) for c in summary["counts"].values())

@@ -25,6 +25,7 @@ def model() -> keras.Model:
         horizontal_flip=False,
         precision="float32",
         xla="off",
+        require_gpu=False,
     )
     return build_model(
         resolution=64, augmentation=0.3, dropout=0.1, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg
@@ -122,6 +123,7 @@ def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray)
         horizontal_flip=False,
         precision="mixed_float16",
         xla="off",
+        require_gpu=False,
     )
     try:
         mixed = build_model(64, augmentation=0.0, dropout=0.0, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg)

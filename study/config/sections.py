@@ -56,6 +56,7 @@ class ModelConfig:
     horizontal_flip: bool
     precision: str
     xla: str
+    require_gpu: bool
 
     def __post_init__(self) -> None:
         _require(

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from study.budget import Deadline, TrialClock, format_duration
 from study.config import StudyConfig
 from study.data.split import SplitArrays
+from study.device import device_line
 from study.errors import SearchFailedError
 from study.results import BestTrial, Calibration, ResultsPaths
 from study.search.calibration import calibrate
 from study.search.distributed import Role
-from study.search.hypermodel import ChestXrayHyperModel, save_model_atomically
+from study.search.hypermodel import ChestXrayHyperModel, resolve_precision, save_model_atomically
 from study.search.ledger import TUNER_KEYS, SearchLedger
 from study.search.plan import hyperband_plan
 from study.search.tuner import StudyHyperband, quiet_optimizer_restore, several_gpus_strategy, tensorboard_callbacks
@@ -51,6 +52,7 @@ def run_search(
     plan (or the budget) is spent, then saves the best model from their checkpoints. A worker trains what
     the chief hands it and returns when the chief says stop."""
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
+    logger.info("search on %s; precision %s", device_line(), resolve_precision(cfg.model.precision))
     tuner = StudyHyperband(
         paths=paths,
         cfg=cfg,
