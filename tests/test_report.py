@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import runpy
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from study.report.info import ReportInputError, load_report_data, missing_senten
 from study.report.records import ReportData, RunInfo
 from study.report.render import fmt_ci, write_report
 from study.results import HISTORY_COLUMNS, ResultsPaths, read_csv, write_csv, write_json
+from study.results.lock import single_writer
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert(1)</script>"
@@ -286,12 +289,15 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
 
 
 def test_partial_report_says_what_is_missing(partial_html: str) -> None:
+    """The partial study's manifest says running, but no process holds its lock: it was interrupted."""
+    assert '<span class="status">interrupted (last written ' in partial_html
+    assert "rerun the same command to resume" in partial_html
     for sentence in (
-        "No test metrics yet: the evaluate stage has not run (best/test_metrics.json is missing).",
-        "No best configuration yet: the evaluate stage has not run (best/hyperparameters.json is missing).",
-        "No ROC curve yet: the evaluate stage has not run (best/predictions.csv is missing).",
-        "No Grad-CAM gallery yet: the gradcam stage has not run (gradcam/index.csv is missing).",
-        "No ablation yet: the ablation stage has not run (ablation/plan.json is missing).",
+        "No test metrics: the study was interrupted before the evaluate stage ran (best/test_metrics.json is missing).",
+        "No best configuration: the study was interrupted before the evaluate stage ran (best/hyperparameters.json",
+        "No ROC curve: the study was interrupted before the evaluate stage ran (best/predictions.csv is missing).",
+        "No Grad-CAM gallery: the study was interrupted before the gradcam stage ran (gradcam/index.csv is missing).",
+        "No ablation: the study was interrupted before the ablation stage ran (ablation/plan.json is missing).",
     ):
         assert sentence in partial_html
     assert '<strong id="trials-ran">2</strong>' in partial_html
@@ -299,6 +305,15 @@ def test_partial_report_says_what_is_missing(partial_html: str) -> None:
     assert "Synthetic demo data" not in partial_html
     for section in SECTION_IDS:
         assert f'id="{section}"' in partial_html
+
+
+def test_a_study_whose_writer_lives_is_running(tmp_path: Path) -> None:
+    paths = write_fixture(tmp_path / "results", partial=True)
+    with single_writer(paths.root):
+        run = load_report_data(paths.root).run
+    assert run is not None and run.status == f"running (PID {os.getpid()} on {socket.gethostname()})"
+    after = load_report_data(paths.root).run
+    assert after is not None and after.status.startswith("interrupted (last written ")
 
 
 def test_empty_folder_renders_not_started(tmp_path: Path) -> None:

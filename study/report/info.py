@@ -50,6 +50,7 @@ from study.results import (
     read_csv,
     read_manifest,
 )
+from study.results.lock import live_writer
 from study.results.vocab import CLASS_NAMES, SPLITS
 
 logger = logging.getLogger(__name__)
@@ -67,14 +68,26 @@ def get_run_info(paths: ResultsPaths) -> RunInfo | None:
         raise ReportInputError(str(exc)) from exc
     except OSError as exc:
         raise ReportInputError(f"{paths.manifest}: unreadable manifest ({exc})") from exc
-    return None if manifest is None else _run_info(manifest)
+    return None if manifest is None else _run_info(manifest, _status(manifest, paths))
 
 
-def _run_info(manifest: Manifest) -> RunInfo:
+def _status(manifest: Manifest, paths: ResultsPaths) -> str:
+    """The manifest's status, except that "running" needs a live writer: without one the run was interrupted
+    (a kill, a dead runtime), and the time its manifest was last written is when it stopped making progress."""
+    if manifest.status != "running":
+        return manifest.status
+    writer = live_writer(paths.root)
+    if writer is not None:
+        return f"running ({writer})"
+    written = datetime.fromtimestamp(paths.manifest.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"interrupted (last written {written})"
+
+
+def _run_info(manifest: Manifest, status: str) -> RunInfo:
     seconds = manifest.stage_seconds
     ordered = [s for s in STAGES if s in seconds] + sorted(s for s in seconds if s not in STAGES)
     return RunInfo(
-        status=manifest.status,
+        status=status,
         stopped=manifest.stopped or None,
         config_name=manifest.config_name,
         synthetic=manifest.data_source == SYNTHETIC_SOURCE,
@@ -204,7 +217,7 @@ def missing_sentence(what: str, stage: str | None, path: Path, root: Path, run: 
         return f"No {what}: {rel} is missing."
     if stage in run.stages_done:
         return f"No {what}: the {stage} stage finished but {rel} is missing."
-    ended = {"failed": "failed", "interrupted": "was interrupted", "stopped": "stopped"}.get(run.status)
+    ended = {"failed": "failed", "interrupted": "was interrupted", "stopped": "stopped"}.get(run.status.split(" ")[0])
     if ended:
         return f"No {what}: the study {ended} before the {stage} stage ran ({rel} is missing)."
     return f"No {what} yet: the {stage} stage has not run ({rel} is missing)."

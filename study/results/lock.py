@@ -40,3 +40,20 @@ def single_writer(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def live_writer(root: Path) -> str | None:
+    """Who holds results/.lock now ("PID 123 on host"), or None when no live process does: a study whose
+    manifest still says running but whose writer is gone was interrupted (killed, or its runtime died)."""
+    path = root / ".lock"
+    try:
+        handle = path.open("r", encoding="utf-8")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "a live process"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
