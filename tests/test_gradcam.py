@@ -16,17 +16,16 @@ from study.explain.gradcam import GradCam
 from study.search.hypermodel import build_model
 
 
+def _model_config(precision: str) -> ModelConfig:
+    return ModelConfig(
+        weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=False, precision=precision, xla="off",
+        require_gpu=False,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    cfg = ModelConfig(
-        weights="none",
-        alpha=0.35,
-        bn_momentum=0.9,
-        horizontal_flip=False,
-        precision="float32",
-        xla="off",
-        require_gpu=False,
-    )
+    cfg = _model_config("float32")
     return build_model(
         resolution=64, augmentation=0.3, dropout=0.1, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg
     )
@@ -116,15 +115,7 @@ def test_overlay_carries_its_caption_below_the_film(tmp_path: Path) -> None:
 
 def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray) -> None:
     """What a GPU run gets by default (precision auto): float16 inside, float32 probabilities and maps."""
-    cfg = ModelConfig(
-        weights="none",
-        alpha=0.35,
-        bn_momentum=0.9,
-        horizontal_flip=False,
-        precision="mixed_float16",
-        xla="off",
-        require_gpu=False,
-    )
+    cfg = _model_config("mixed_float16")
     try:
         mixed = build_model(64, augmentation=0.0, dropout=0.0, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg)
         assert mixed.get_layer("gray_to_rgb").compute_dtype == "float16"

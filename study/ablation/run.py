@@ -2,8 +2,8 @@
 validation predictions, scored once on the test set, and written the moment it ends.
 
 A kill loses at most the run in progress: runs.csv and the run's predictions are written atomically when
-a run ends, and a rerun skips every run already in runs.csv. Between runs the process restarts itself when
-TensorFlow's memory has grown too far, as the search does.
+a run ends, and a rerun skips every run already in runs.csv. Between variants (a variant's seeds share one
+traced model) the process restarts itself when TensorFlow's memory has grown too far, as the search does.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ lists (`schemas`), one record type per JSON file (`records`) and the shared word
 TensorFlow or Keras: build_report.py reads through this package on machines without them.
 """
 
-from study.results.io import atomic_write_text, read_csv, read_json, write_csv, write_json
+from study.results.io import atomic_write_text, read_csv, write_csv, write_json
 from study.results.paths import ResultsPaths
 from study.errors import ResultsFormatError
 from study.results.json_record import JsonRecord
@@ -86,7 +86,6 @@ __all__ = [
     "ResultsPaths",
     "atomic_write_text",
     "read_csv",
-    "read_json",
     "read_manifest",
     "trial_columns",
     "write_csv",
