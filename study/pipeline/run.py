@@ -7,18 +7,16 @@ done, so rerunning the same command skips finished stages and a report can be bu
 from __future__ import annotations
 
 import logging
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from study.budget import Deadline, run_deadline
-from study.config import StudyConfig, config_from_json, config_to_json
+from study.config import StudyConfig, config_to_json
 from study.errors import UserInputError
+from study.pipeline.identity import check_same_study, git_sha, versions
 from study.results import STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
 from study.results.lock import single_writer
 from study.search.distributed import SINGLE, Role
@@ -29,7 +27,6 @@ SYNTHETIC_SOURCE = "synthetic demo"
 MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
 BEST_MODEL_STAGES = ("evaluate", "ablation", "gradcam")  # they start from best/model.keras
 OPTIONAL_STAGES = ("ablation",)  # no later stage reads it, so --stages may leave it out
-VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
 
 
 @dataclass(frozen=True)
@@ -56,44 +53,6 @@ class StageContext:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _git_sha() -> str | None:
-    try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return completed.stdout.strip() or None
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
-def _check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, manifest: Manifest) -> None:
-    """A started results folder continues only the same study: same config, same data. The time budget and
-    the ablation's extent may change: a resumed run may have more or less of the night left, and may ask for
-    more seeds or factors (finished runs are kept; each is one variant and seed)."""
-    if paths.config.exists():
-        saved = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
-        if replace(saved, budget=cfg.budget, ablation=cfg.ablation) != cfg:
-            raise UserInputError(
-                f"--results {paths.root}: holds a study with a different config ({paths.config}); "
-                "use a new --results folder, or rerun with the same config"
-            )
-    if "data" in manifest.stages_done and manifest.data_source not in (None, data_source):
-        raise UserInputError(
-            f"--results {paths.root}: holds a study of {manifest.data_source}, not {data_source}; "
-            "use a new --results folder"
-        )
 
 
 def _search_deadline(cfg: StudyConfig) -> Deadline:
@@ -186,7 +145,7 @@ def run_worker(request: StudyRequest) -> None:
 
         require_gpu()
     manifest = wait_for_chief_data(paths)
-    _check_same_study(paths, request.cfg, str(manifest.data_source), manifest)
+    check_same_study(paths, request.cfg, str(manifest.data_source), manifest)
     cfg = request.cfg
     arrays = load_training_arrays(paths, cfg.space.resolutions, cfg.data.aspect, request.cache_dir)
     run_search(cfg, arrays, paths, _search_deadline(cfg), request.role)
@@ -204,8 +163,8 @@ def _run_stages(request: StudyRequest) -> Manifest:
     deadlines = _search_deadline(request.cfg), _ablation_deadline(request.cfg)  # counted from here, data included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
-    manifest = read_manifest(paths.manifest) or Manifest.new(request.command, _versions(), _git_sha())
-    _check_same_study(paths, request.cfg, data_source, manifest)
+    manifest = read_manifest(paths.manifest) or Manifest.new(request.command, versions(), git_sha())
+    check_same_study(paths, request.cfg, data_source, manifest)
     _check_stage_order(request.stages, manifest.stages_done)
     searches_here = "search" in request.stages and "search" not in manifest.stages_done and not request.role.is_chief
     if request.cfg.model.require_gpu and searches_here:  # a chief trains nothing; its workers check their GPUs
