@@ -41,6 +41,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results/)")
     parser.add_argument(
+        "--mirror",
+        type=Path,
+        help="copy the results folder here after every trial and stage (e.g. on Drive); restore from it at start",
+    )
+    parser.add_argument(
         "--cache", type=Path, default=None, help=f"decode cache and demo data (default: {default_cache_dir()})"
     )
     parser.add_argument(
@@ -99,6 +104,8 @@ def main(argv: list[str]) -> int:
         role = resolve_role(args.chief, args.worker, os.environ)
         if role.is_worker and (args.prepare_only or args.stages != ",".join(STAGES)):
             raise UserInputError("--worker trains search trials only; --prepare-only and --stages belong on the chief")
+        if args.mirror is not None and (role.is_chief or role.is_worker):
+            raise UserInputError("--mirror: not supported with --chief or --worker (their results folder is shared)")
         export_role(role, os.environ)  # keras-tuner reads the role from the environment
         stages = _stages(args.stages, args.prepare_only)
         if args.data not in (None, "kaggle"):
@@ -132,6 +139,7 @@ def main(argv: list[str]) -> int:
             stages=stages,
             command=shlex.join([sys.executable, "run_study.py", *argv]),
             role=role,
+            mirror_dir=args.mirror,
         )
         if role.is_worker:
             run_worker(request)

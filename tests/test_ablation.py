@@ -3,6 +3,8 @@ the protocol in the caption, and a kill during the reruns losing and repeating n
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import random
@@ -20,6 +22,7 @@ from scipy import stats
 from study.ablation.stats import delong_test
 from study.results import read_csv
 from tests.conftest import SmokeRun, smoke_command
+from tests.drive_loss import LOST_SECONDS, snapshot_content, what_drive_kept
 
 pytestmark = pytest.mark.slow
 
@@ -100,40 +103,46 @@ def test_smoke_ablation_latex_and_caption(smoke: SmokeRun) -> None:
 
 @pytest.mark.xdist_group("long")
 def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: SmokeRun, tmp_path: Path) -> None:
-    """Start from the smoke study with three of its four runs done, kill -9 during the fourth, rerun: the runs
-    match the uninterrupted study's, and only the fourth trained, once. The uninterrupted study trained the
-    fourth on the model its variant's first seed had traced; the rerun builds it anew, so this also checks that
-    a reused model trains exactly as a new one."""
-    results = tmp_path / "results"
+    """Start from the smoke study with one of its four runs done, mirrored to "Drive"; kill -9 at a random
+    moment of the ablation, delete the local folder and resume from what Drive kept (its last 30 s lost). The
+    runs match the uninterrupted study's, and only those the kept snapshot lacked trained, once each. The
+    uninterrupted study trained a variant's second seed on the model its first seed had traced; the rerun may
+    build it anew, so this also checks that a reused model trains exactly as a new one."""
+    results, mirror, kept = tmp_path / "results", tmp_path / "drive", tmp_path / "drive_kept"
     shutil.copytree(smoke.paths.root, results, ignore=shutil.ignore_patterns("ablation", "gradcam", "report*", "logs"))
     reference = read_csv(smoke.paths.ablation_runs)
     (results / "ablation" / "predictions").mkdir(parents=True)
-    lines = smoke.paths.ablation_runs.read_text().splitlines()[:4]  # the header and three runs
+    lines = smoke.paths.ablation_runs.read_text().splitlines()[:2]  # the header and the first run
     (results / "ablation" / "runs.csv").write_text("\n".join(lines) + "\n")
-    for run in reference[:3]:
-        shutil.copy(smoke.paths.ablation_predictions(run["run_id"]), results / "ablation" / "predictions")
+    shutil.copy(smoke.paths.ablation_predictions(reference[0]["run_id"]), results / "ablation" / "predictions")
     manifest = json.loads((results / "manifest.json").read_text())
     manifest["stages_done"] = ["data", "search", "evaluate"]
     (results / "manifest.json").write_text(json.dumps(manifest))
 
-    command = smoke_command(results, smoke.cache, "--stages", "ablation")
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = results / "logs" / "run.log"
-    while not (log.exists() and "ablation run 4/4" in log.read_text()) and process.poll() is None:
+    def command(mirror_dir: Path) -> list[str]:
+        return smoke_command(results, smoke.cache, "--stages", "ablation", "--mirror", str(mirror_dir))
+
+    process = subprocess.Popen(command(mirror), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_snapshot = mirror / "snapshots" / "000001.json"
+    while not first_snapshot.exists() and process.poll() is None:
         time.sleep(0.2)
-    time.sleep(random.Random(5).uniform(2.0, 8.0))  # the run builds, traces and trains for over 15 s
+    # Late enough that the first snapshot survives the lost half minute; the three runs take over 45 s.
+    time.sleep(LOST_SECONDS + random.Random(5).uniform(1.0, 10.0))
     assert process.poll() is None, "the ablation finished before it could be killed"
     process.kill()
     process.wait()
-    runs_csv = results / "ablation" / "runs.csv"
-    assert [row["run_id"] for row in read_csv(runs_csv)] == [row["run_id"] for row in reference[:3]]
+    what_drive_kept(mirror, kept, killed_at=time.time(), rename=False)  # one snapshot may survive: none to rename
+    shutil.rmtree(results)
+    kept_runs = {
+        row["run_id"] for row in csv.DictReader(io.StringIO(snapshot_content(kept, "ablation/runs.csv") or ""))
+    }
 
-    final = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    final = subprocess.run(command(kept), cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
-    resumed = read_csv(runs_csv)
+    resumed = read_csv(results / "ablation" / "runs.csv")
     assert [[row[k] for k in COMPARED] for row in resumed] == [[row[k] for k in COMPARED] for row in reference]
-    trained = re.findall(r"ablation run \[(\S+)\] ok", log.read_text())
-    assert trained == [reference[3]["run_id"]], "only the missing run trained, once"
+    trained = re.findall(r"ablation run \[(\S+)\] ok", final.stdout)
+    assert trained == [row["run_id"] for row in reference if row["run_id"] not in kept_runs], "each missing run once"
     assert read_csv(results / "ablation" / "tables" / "ablation.csv") == read_csv(smoke.paths.ablation_table("csv"))
 
 

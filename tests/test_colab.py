@@ -35,7 +35,8 @@ def test_commands_parse_against_the_real_cli(notebook: nbformat.NotebookNode) ->
     for argv in commands:
         args = parse_args(argv)
         assert args.data == "kaggle"
-        assert str(args.results).startswith("/content/drive/"), "results survive a disconnect on Drive"
+        assert str(args.results).startswith("/content/") and "/drive/" not in str(args.results), "runs locally"
+        assert str(args.mirror).startswith("/content/drive/"), "mirrored to Drive, which survives a disconnect"
         assert str(args.cache).startswith("/content/") and "/drive/" not in str(args.cache), "cache on local disk"
         if args.time_budget is not None:
             assert parse_duration(args.time_budget, "--time-budget") is not None
@@ -47,8 +48,8 @@ def test_resume_cell_reruns_the_same_study(notebook: nbformat.NotebookNode) -> N
     runs = [parse_args(argv) for argv in _study_commands(notebook) if "--prepare-only" not in argv]
     assert len(runs) >= 2
     first, resume = runs[0], runs[-1]
-    assert (resume.results, resume.cache, resume.config, resume.overrides) == (
-        first.results, first.cache, first.config, first.overrides,
+    assert (resume.results, resume.mirror, resume.cache, resume.config, resume.overrides) == (
+        first.results, first.mirror, first.cache, first.config, first.overrides,
     )  # fmt: skip
 
 
@@ -56,3 +57,32 @@ def test_report_cell_serves_the_results_folder(notebook: nbformat.NotebookNode) 
     results = str(parse_args(_study_commands(notebook)[0]).results)
     report_cells = [cell.source for cell in notebook.cells if "report.html" in cell.source and cell.cell_type == "code"]
     assert report_cells and results in report_cells[-1]
+
+
+def _code(notebook: nbformat.NotebookNode) -> str:
+    return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_colab_keeps_its_own_stack_and_prints_it(notebook: nbformat.NotebookNode) -> None:
+    """Installing requirements.txt would replace Colab's TensorFlow and Keras (built for its CUDA) with ours."""
+    code = _code(notebook)
+    assert "pip install -q -r requirements-colab.txt" in code and "-r requirements.txt" not in code
+    colab_requirements = (NOTEBOOK.parent.parent / "requirements-colab.txt").read_text()
+    assert not [line for line in colab_requirements.splitlines() if line.startswith(("tensorflow", "keras=", "keras>"))]
+    assert "tf.__version__" in code and "keras.__version__" in code
+
+
+def test_missing_kaggle_secrets_are_tolerated(notebook: nbformat.NotebookNode) -> None:
+    code = _code(notebook)
+    assert all(name in code for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"))
+    assert "suppress(userdata.SecretNotFoundError, userdata.NotebookAccessError)" in code
+
+
+def test_the_report_builds_from_drive_alone_and_drive_is_flushed_last(notebook: nbformat.NotebookNode) -> None:
+    from build_report import parse_args as parse_report_args
+
+    commands = [line for line in _code(notebook).splitlines() if line.startswith("!python build_report.py")]
+    (command,) = commands
+    args = parse_report_args(shlex.split(command)[2:])
+    assert args.mirror == parse_args(_study_commands(notebook)[0]).mirror
+    assert notebook.cells[-1].source.strip() == "drive.flush_and_unmount()"

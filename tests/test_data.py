@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,10 @@ from study.data.cache import decoded_arrays, fit_square, square_to_original
 from study.data.discover import FilmRecord, find_split_root, list_films, patient_id_from_name
 from study.data.prepare import prepare_data
 from study.data.readers import dataset_arrays, load_training_arrays
+from study.data.relocate import follow_moved_data
 from study.data.split import assign_splits
 from study.data.synthetic import write_demo_dataset
-from study.errors import DataLayoutError
+from study.errors import DataLayoutError, UserInputError
 from study.results import ResultsPaths, read_csv
 
 
@@ -181,3 +183,25 @@ def test_a_new_size_is_added_to_the_cache_by_decoding_only_the_good_films(tmp_pa
     assert len(kept) == 4 and grown.failures == first.failures
     assert np.array_equal(grown.take(40, kept), fresh.take(40, kept))
     assert np.array_equal(grown.take(32, kept), first.take(32, kept))
+
+
+def test_the_same_films_at_another_path_continue_the_study_and_other_films_are_refused(tmp_path: Path) -> None:
+    """On Colab the dataset's folder may differ from one session to the next: a study is its films' content."""
+    write_demo_dataset(tmp_path / "first", {"train": 40, "val": 16, "test": 16}, normal_share=0.4, seed=0)
+    cfg = load_config(builtin_config_path("smoke"))
+    paths = ResultsPaths(tmp_path / "results")
+    prepare_data(tmp_path / "first", cfg, tmp_path / "cache", paths)
+    before = read_csv(paths.split_csv)
+    assert not follow_moved_data(tmp_path / "first", cfg, tmp_path / "cache", paths)
+
+    shutil.copytree(tmp_path / "first", tmp_path / "second")
+    assert follow_moved_data(tmp_path / "second", cfg, tmp_path / "cache", paths)
+    after = read_csv(paths.split_csv)
+    assert [(row["sha1"], row["split"]) for row in after] == [(row["sha1"], row["split"]) for row in before]
+    assert all(row["path"].startswith(str(tmp_path / "second")) for row in after)
+    load_training_arrays(paths, [64], "squash", tmp_path / "cache")  # the new paths are the ones read
+
+    write_demo_dataset(tmp_path / "other", {"train": 40, "val": 16, "test": 16}, normal_share=0.4, seed=1)
+    with pytest.raises(UserInputError, match=r"--data .*other: holds other films than the study"):
+        follow_moved_data(tmp_path / "other", cfg, tmp_path / "cache", paths)
+    assert read_csv(paths.split_csv) == after, "a refused folder changes nothing"

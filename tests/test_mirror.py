@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from study.errors import UserInputError
-from study.results.mirror import Mirror, newest_complete, restore_if_needed, snapshot_files
+from study.results.mirror import Mirror, snapshot_files
+from study.results.restore import newest_complete, restore_if_needed
 
 CHECKPOINT = "search/tuner/trial_0001/checkpoint.weights.h5"
 

@@ -34,6 +34,7 @@ from study.results import (
     read_csv,
     write_csv,
 )
+from study.results.mirror import Mirror
 from study.results.vocab import ABLATION_TEST_METRICS, HP_NAMES, label_code
 from study.search.hypermodel import build_from_values, build_optimizer, class_weights, save_model_atomically
 from study.search.ledger import search_clock
@@ -176,9 +177,12 @@ def _log_plan(plan: RunPlan, epochs: int, variant_count: int) -> None:
         logger.info("ablation: %s", note)
 
 
-def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline) -> str | None:
+def run_ablation(
+    cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline, mirror: Mirror | None = None
+) -> str | None:
     """Plan (inside the budget), run what is not in runs.csv yet, then write summary.csv and the tables.
-    Returns why the ablation stopped short of its plan, or None."""
+    Every finished run is copied to the mirror, if any. Returns why the ablation stopped short of its plan,
+    or None."""
     best = BestTrial.read(paths.best_hyperparameters)
     epochs = best_epoch_budget(paths, best.trial_id)
     clock: TrialClock = search_clock(cfg, paths)
@@ -213,6 +217,8 @@ def run_ablation(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadlin
             finished[run.run_id] = row
             # every finished run, also one an earlier (longer) plan made: none is ever dropped
             write_csv(paths.ablation_runs, ABLATION_RUN_COLUMNS, list(finished.values()))
+            if mirror is not None:
+                mirror.sync(f"ablation run {run.run_id} {row['status']}")
             if row["status"] == "ok" and traced:  # the clock estimates runs that build and trace their model
                 clock.record(int(run.variant.values["resolution"]), epochs, float(row["seconds"]))
     if stopped:

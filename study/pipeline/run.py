@@ -19,6 +19,8 @@ from study.errors import UserInputError
 from study.pipeline.identity import check_same_study, git_sha, versions
 from study.results import STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
 from study.results.lock import single_writer
+from study.results.mirror import Mirror
+from study.results.restore import restore_if_needed
 from study.search.distributed import SINGLE, Role
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class StudyRequest:
     stages: tuple[str, ...]
     command: str
     role: Role = SINGLE
+    mirror_dir: Path | None = None  # e.g. a folder on Drive, copied to after every step (results/mirror.py)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class StageContext:
     data_path: Path
     search_deadline: Deadline
     ablation_deadline: Deadline
+    mirror: Mirror | None = None
 
 
 def _now() -> str:
@@ -89,7 +93,7 @@ def _stage_search(ctx: StageContext) -> str | None:
         if role.is_chief
         else load_training_arrays(ctx.paths, cfg.space.resolutions, cfg.data.aspect, ctx.request.cache_dir)
     )
-    outcome = run_search(cfg, arrays, ctx.paths, ctx.search_deadline, role)
+    outcome = run_search(cfg, arrays, ctx.paths, ctx.search_deadline, role, ctx.mirror)
     write_search_effects(ctx.paths, cfg.evaluate.confidence, cfg.search.seed)
     return outcome.stopped
 
@@ -104,7 +108,7 @@ def _stage_evaluate(ctx: StageContext) -> str | None:
 def _stage_ablation(ctx: StageContext) -> str | None:
     from study.ablation.run import run_ablation
 
-    return run_ablation(ctx.request.cfg, ctx.paths, ctx.request.cache_dir, ctx.ablation_deadline)
+    return run_ablation(ctx.request.cfg, ctx.paths, ctx.request.cache_dir, ctx.ablation_deadline, ctx.mirror)
 
 
 def _stage_gradcam(ctx: StageContext) -> str | None:
@@ -155,10 +159,21 @@ def run_worker(request: StudyRequest) -> None:
 def run_study(request: StudyRequest) -> Manifest:
     """Run the requested stages in order, skipping finished ones, as the folder's only writer."""
     with single_writer(request.results_dir):
-        return _run_stages(request)
+        mirror = None
+        if request.mirror_dir is not None:
+            restored = restore_if_needed(request.mirror_dir, request.results_dir)
+            if restored:
+                logger.info("mirror: %s", restored)
+            mirror = Mirror(request.mirror_dir, request.results_dir)
+        return _run_stages(request, mirror)
 
 
-def _run_stages(request: StudyRequest) -> Manifest:
+def _sync(mirror: Mirror | None, label: str) -> None:
+    if mirror is not None:
+        mirror.sync(label)
+
+
+def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     """The stages in order, finished ones skipped; the manifest is rewritten after each."""
     deadlines = _search_deadline(request.cfg), _ablation_deadline(request.cfg)  # counted from here, data included
     paths = ResultsPaths(request.results_dir)
@@ -186,7 +201,8 @@ def _run_stages(request: StudyRequest) -> Manifest:
         check_model_settings(request.cfg.model, request.cfg.space.resolutions, request.cfg.gradcam.layer)
     atomic_write_text(paths.config, config_to_json(request.cfg))
     manifest.write(paths.manifest)
-    ctx = StageContext(request, paths, request.data_path or Path(), *deadlines)
+    _sync(mirror, "study started")  # the mirror holds the study before its first long step
+    ctx = StageContext(request, paths, request.data_path or Path(), *deadlines, mirror)
     if request.data_path is None and any(s in request.stages for s in STAGE_FUNCTIONS if s != "report"):
         ctx = replace(ctx, data_path=_demo_data(ctx))  # generated once; regenerated if the cache was wiped
     try:
@@ -218,16 +234,17 @@ def _run_stages(request: StudyRequest) -> Manifest:
                 stages_done=tuple(dict.fromkeys((*manifest.stages_done, stage))),
             )
             manifest.write(paths.manifest)
+            _sync(mirror, f"stage {stage} done")
             logger.info("stage %s: done in %.1f s", stage, seconds)
-    except KeyboardInterrupt:
-        replace(manifest, status="interrupted", finished=_now()).write(paths.manifest)
-        raise
-    except BaseException:
-        replace(manifest, status="failed", finished=_now()).write(paths.manifest)
+    except BaseException as error:
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        replace(manifest, status=status, finished=_now()).write(paths.manifest)
+        _sync(mirror, f"study {status}")
         raise
     if "report" not in request.stages:
         manifest = replace(manifest, status=_final_status(manifest), finished=_now())
         manifest.write(paths.manifest)
+        _sync(mirror, f"study {manifest.status}")
     return manifest
 
 

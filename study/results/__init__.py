@@ -5,10 +5,10 @@ lists (`schemas`), one record type per JSON file (`records`) and the shared word
 TensorFlow or Keras: build_report.py reads through this package on machines without them.
 """
 
-from study.results.io import atomic_write_text, read_csv, write_csv, write_json
-from study.results.paths import ResultsPaths
 from study.errors import ResultsFormatError
+from study.results.io import atomic_write_text, read_csv, write_csv, write_json
 from study.results.json_record import JsonRecord
+from study.results.paths import ResultsPaths
 from study.results.records import (
     FORMAT_VERSION,
     AblationPlan,
@@ -80,10 +80,10 @@ __all__ = [
     "PlanBracket",
     "PlanRound",
     "ResultsFormatError",
+    "ResultsPaths",
     "SearchPlan",
     "TestMetrics",
     "Threshold",
-    "ResultsPaths",
     "atomic_write_text",
     "read_csv",
     "read_manifest",

@@ -7,7 +7,7 @@ what changed here, in a layout that needs no rename and tells a complete copy fr
 
     objects/ab/<sha256>     the content of one file, written once and never rewritten
     snapshots/<n>.json      which content each file of the results folder had; written after its objects
-    report.html             the latest report, a plain copy to open from Drive
+    report/report.html      the latest report and its report_files/, plain copies to open from Drive
 
 A restore trusts only content whose hash matches a snapshot. It takes the newest snapshot whose files all
 verify, except trial checkpoints: a lost one costs a retrained continuation, not the snapshot, so the study
@@ -21,14 +21,12 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from study.errors import UserInputError
 from study.results.io import atomic_write_text
 from study.results.paths import ResultsPaths
 
@@ -111,10 +109,17 @@ class Mirror:
     def _snapshots_dir(self) -> Path:
         return self.root / "snapshots"
 
-    def sync(self, label: str, skip: Collection[Path] = ()) -> Snapshot:
-        """Copy every changed file (but those in `skip`) to the mirror, then record the snapshot.
+    def sync(self, label: str, skip: Collection[Path] = ()) -> Snapshot | None:
+        """Copy every changed file (but those in `skip`) to the mirror, then record the snapshot. A mirror
+        that cannot be written (Drive full or unmounted) is logged, not raised: the night goes on locally."""
+        try:
+            return self._sync(label, skip)
+        except OSError as error:
+            logger.warning("mirror: could not copy to %s (%s); the study goes on in %s", self.root, error, self.local)
+            return None
 
-        The local folder records the snapshot's number before the snapshot is written: a kill in between
+    def _sync(self, label: str, skip: Collection[Path]) -> Snapshot:
+        """The local folder records the snapshot's number before the snapshot is written: a kill in between
         leaves the local folder marked newer than the mirror, which is true, and never older."""
         started = time.monotonic()
         skipped = {path.resolve() for path in skip}
@@ -137,7 +142,7 @@ class Mirror:
         _write_direct(self._snapshots_dir / f"{snapshot.sequence:06d}.json", snapshot.to_json().encode())
         report = ResultsPaths(self.local).report.name
         if report in files and files[report].sha256 != self._report_sha:
-            _write_direct(self.root / report, (self.local / report).read_bytes())
+            self.copy_report()
             self._report_sha = files[report].sha256
         self._prune()
         logger.debug(
@@ -145,6 +150,13 @@ class Mirror:
             snapshot.sequence, label, len(files), uploaded / 2**20, time.monotonic() - started,
         )  # fmt: skip
         return snapshot
+
+    def copy_report(self) -> None:
+        """The report and its figures as plain files under report/, to open from Drive in the morning."""
+        paths = ResultsPaths(self.local)
+        figures = sorted(path for path in paths.report_files.rglob("*") if path.is_file())
+        for path in [*figures, paths.report]:  # the page last: it never links to a figure not yet there
+            _write_direct(self.root / "report" / path.relative_to(self.local), path.read_bytes())
 
     def _changed_content(self, path: Path, relative: str) -> bytes | None:
         """Hash the file unless its size and modification time are those already hashed; returns the bytes
@@ -219,76 +231,3 @@ def local_sequence(local: Path) -> int | None:
         return int(json.loads((local / LOCAL_STATE).read_text())["sequence"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-@dataclass(frozen=True)
-class Verified:
-    """The newest snapshot that can be restored, and the checkpoints of it that did not survive."""
-
-    snapshot: Snapshot
-    lost_checkpoints: tuple[str, ...]
-
-
-def newest_complete(mirror: Path) -> Verified | None:
-    """The newest snapshot whose files all arrived intact (lost trial checkpoints aside), or None."""
-    for number, path in reversed(snapshot_files(mirror)):
-        try:
-            snapshot = Snapshot.parse(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            logger.warning("mirror: snapshot %d cannot be read (%s); trying the one before", number, error)
-            continue
-        broken = [relative for relative, entry in snapshot.files.items() if not _intact(mirror, entry)]
-        required = [relative for relative in broken if not is_trial_checkpoint(relative)]
-        if required:
-            logger.warning(
-                "mirror: snapshot %d is incomplete (%s did not arrive intact); trying the one before",
-                number, required[0],
-            )  # fmt: skip
-            continue
-        return Verified(snapshot, tuple(broken))
-    return None
-
-
-def _intact(mirror: Path, entry: FileEntry) -> bool:
-    path = mirror / "objects" / entry.sha256[:2] / entry.sha256
-    try:
-        return path.stat().st_size == entry.size and hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
-    except OSError:
-        return False
-
-
-def restore_if_needed(mirror: Path, local: Path) -> str | None:
-    """Restore the local folder from the mirror when it holds no study yet; say what was restored.
-
-    A local study older than the mirror's newest complete snapshot is refused rather than overwritten."""
-    if mirror.resolve() == local.resolve() or local.resolve() in mirror.resolve().parents:
-        raise UserInputError(f"--mirror {mirror}: must be outside --results {local} (the study runs locally)")
-    if mirror.resolve() in local.resolve().parents:
-        raise UserInputError(f"--results {local}: must be outside --mirror {mirror} (the study runs locally)")
-    verified = newest_complete(mirror)
-    if verified is None:
-        return None
-    snapshot = verified.snapshot
-    if ResultsPaths(local).manifest.exists():
-        ours = local_sequence(local)
-        if ours is not None and ours >= snapshot.sequence:
-            return None
-        raise UserInputError(
-            f"--results {local}: holds an older state of the study than --mirror {mirror} (snapshot "
-            f"{snapshot.sequence}, {snapshot.written}); move {local} away to restore from the mirror"
-        )
-    manifest = ResultsPaths(local).manifest.relative_to(local).as_posix()
-    # The manifest last: a restore cut short leaves no manifest, so the next start restores again.
-    restored = sorted(set(snapshot.files) - set(verified.lost_checkpoints), key=lambda path: path == manifest)
-    for relative in restored:
-        sha = snapshot.files[relative].sha256
-        (local / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(mirror / "objects" / sha[:2] / sha, local / relative)
-    atomic_write_text(local / LOCAL_STATE, json.dumps({"sequence": snapshot.sequence}) + "\n")
-    message = (
-        f"restored {local} from {mirror}: snapshot {snapshot.sequence} ({snapshot.label}, {snapshot.written}), "
-        f"{len(restored)} files"
-    )
-    if verified.lost_checkpoints:
-        message += f"; lost on the mirror, retrained if a trial needs them: {', '.join(verified.lost_checkpoints)}"
-    return message

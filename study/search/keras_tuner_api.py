@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import h5py
 import keras
 import keras_tuner
 from keras_tuner import synchronized
@@ -44,6 +45,14 @@ class HyperbandOracleBase(HyperbandOracle):
         return Path(self._get_trial_dir(trial_id))
 
     @property
+    def brackets(self) -> list[dict[str, Any]]:
+        """Hyperband's open brackets: {"bracket_num", "rounds": [[{"id", "past_id"?}, ...], ...]}."""
+        return self._brackets
+
+    def round_size(self, bracket_num: int, round_num: int) -> int:
+        return self._get_size(bracket_num, round_num)
+
+    @property
     def retry_queue(self) -> list[str]:
         """Trials handed out but not ended (keras-tuner's `_retry_queue`): run again on reload."""
         return self._retry_queue
@@ -71,9 +80,50 @@ class HyperbandTunerBase(keras_tuner.Hyperband):
     def is_worker(self) -> bool:
         return self._is_worker()
 
+    train_from_scratch = False  # set for a continuation whose parent's checkpoint is lost, and for a retrain
+
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        """Hyperband's trial, except a continuation whose parent's checkpoint cannot be read (lost with a
+        runtime, or cut short on Drive): it trains from its own hyperparameters from epoch 0 instead."""
+        values = trial.hyperparameters.values
+        parent = values.get("tuner/trial_id")
+        self.train_from_scratch = parent is not None and not self.checkpoint_readable(str(parent))
+        if not self.train_from_scratch:
+            return super().run_trial(trial, *args, **kwargs)
+        self.parent_lost(trial, str(parent))
+        kwargs.update(epochs=values["tuner/epochs"], initial_epoch=0)
+        return keras_tuner.Tuner.run_trial(self, trial, *args, **kwargs)  # Hyperband's would set initial_epoch
+
+    def fit_from_scratch(self, hp: keras_tuner.HyperParameters, epochs: int) -> keras.Model:
+        """Build and train a trial's model from its hyperparameters alone (its checkpoint is lost)."""
+        self.train_from_scratch = True
+        model = self._build_hypermodel(hp)
+        self.hypermodel.fit(hp, model, epochs=epochs)
+        return model
+
     def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:  # called for every trial
         self.before_build(hp)
+        if self.train_from_scratch:
+            return keras_tuner.Tuner._build_hypermodel(self, hp)  # Hyperband's would load the parent's checkpoint
         return super()._build_hypermodel(hp)
+
+    def checkpoint_readable(self, trial_id: str) -> bool:
+        """The trial's weights file is there and every array in it reads back."""
+        try:
+            with h5py.File(self.checkpoint_file(trial_id), "r") as weights:
+                weights.visititems(_read_dataset)
+        except (OSError, KeyError, ValueError, RuntimeError):
+            return False
+        return True
 
     def before_build(self, hp: keras_tuner.HyperParameters) -> None:
         """Runs after keras-tuner's clear_session(), just before the trial's model is built."""
+
+    def parent_lost(self, trial: Trial, parent_id: str) -> None:
+        """Runs before a continuation trains from scratch because its parent's checkpoint is lost."""
+
+
+def _read_dataset(_: str, item: h5py.Group | h5py.Dataset) -> None:
+    """Read one array (h5py's visit stops at the first callback that returns a value, so none is returned)."""
+    if isinstance(item, h5py.Dataset):
+        item[()]

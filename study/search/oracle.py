@@ -83,6 +83,23 @@ class DurableHyperbandOracle(HyperbandOracleBase):
             if self.ledger is not None:
                 self.ledger.ended(self, self.trials[trial.trial_id])
 
+    def checkpoints_needed(self) -> set[str]:
+        """Trials whose weights may still be read: the best so far (the search's model), and every trial of
+        an open round that a continuation still to come (or one not yet ended) may start from."""
+        needed = {trial.trial_id for trial in self.get_best_trials(1) if trial.status == "COMPLETED"}
+        for bracket in self.brackets:
+            rounds = bracket["rounds"]
+            for round_num in range(len(rounds) - 1):
+                children = {info["past_id"]: info["id"] for info in rounds[round_num + 1]}
+                next_round_open = len(rounds[round_num + 1]) < self.round_size(bracket["bracket_num"], round_num + 1)
+                for info in rounds[round_num]:
+                    child = children.get(info["id"])
+                    if (child is None and next_round_open) or (
+                        child in self.trials and self.trials[child].status not in ENDED_STATUSES
+                    ):
+                        needed.add(info["id"])
+        return needed
+
     def save(self) -> None:
         write_json(self.oracle_file(), self.get_state())
 
@@ -90,6 +107,7 @@ class DurableHyperbandOracle(HyperbandOracleBase):
         write_json(self.trial_dir(trial.trial_id) / "trial.json", trial.get_state())
 
     def reload(self) -> None:
+        self._forget_unreadable_trials()
         super().reload()
         orphans = [trial_id for trial_id in self.trials if trial_id not in self.start_order]
         for trial_id in orphans:  # written just before the kill, never recorded as started: hand it out again
@@ -107,3 +125,36 @@ class DurableHyperbandOracle(HyperbandOracleBase):
         if resumed:
             logger.info("search: resuming; interrupted trial(s) %s run again from their start", ", ".join(resumed))
         self.save()
+
+    def _forget_unreadable_trials(self) -> None:
+        """A trial whose trial.json is missing or unreadable (lost with a runtime, or cut short on a copy) is
+        treated as not run, and so is every trial started after it: keras-tuner numbers a new trial by how many
+        it knows, so a gap would hand out a number in use. Hyperband then fills their slots again."""
+        oracle_file = self.oracle_file()
+        if not oracle_file.exists():
+            return
+        state = json.loads(oracle_file.read_text(encoding="utf-8"))
+        readable = set()
+        for trial_file in oracle_file.parent.glob("trial_*/trial.json"):
+            try:
+                readable.add(json.loads(trial_file.read_text(encoding="utf-8"))["trial_id"])
+            except (OSError, ValueError, KeyError):
+                continue
+        started: list[str] = state["start_order"]
+        unreadable = [index for index, trial_id in enumerate(started) if trial_id not in readable]
+        if not unreadable:
+            return
+        lost = set(started[unreadable[0] :])
+        logger.warning("search: trial(s) %s lost or unreadable; their slots are run again", ", ".join(sorted(lost)))
+        lost_hashes = {state["id_to_hash"].get(trial_id) for trial_id in lost}
+        state["tried_so_far"] = [value_hash for value_hash in state["tried_so_far"] if value_hash not in lost_hashes]
+        state["start_order"] = [trial_id for trial_id in started if trial_id not in lost]
+        for key in ("end_order", "retry_queue"):
+            state[key] = [trial_id for trial_id in state[key] if trial_id not in lost]
+        for key in ("ongoing_trials", "run_times", "id_to_hash"):
+            state[key] = {name: value for name, value in state[key].items() if name not in lost and value not in lost}
+        for bracket in state["brackets"]:
+            bracket["rounds"] = [[info for info in trials if info["id"] not in lost] for trials in bracket["rounds"]]
+        for trial_id in lost:
+            shutil.rmtree(self.trial_dir(trial_id), ignore_errors=True)
+        write_json(oracle_file, state)

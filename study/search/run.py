@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import keras
+
 from study.budget import Deadline, TrialClock, format_duration
 from study.config import StudyConfig
 from study.data.split import SplitArrays
 from study.device import device_line
 from study.errors import SearchFailedError
 from study.results import BestTrial, Calibration, ResultsPaths
+from study.results.mirror import Mirror
 from study.search.calibration import calibrate
 from study.search.distributed import Role
 from study.search.hypermodel import ChestXrayHyperModel, resolve_precision, save_model_atomically
+from study.search.keras_tuner_api import Trial
 from study.search.ledger import TUNER_KEYS, SearchLedger
 from study.search.plan import hyperband_plan
 from study.search.tuner import StudyHyperband, quiet_optimizer_restore, several_gpus_strategy, tensorboard_callbacks
@@ -44,7 +48,12 @@ def trial_clock(
 
 
 def run_search(
-    cfg: StudyConfig, arrays: dict[int, SplitArrays], paths: ResultsPaths, deadline: Deadline, role: Role
+    cfg: StudyConfig,
+    arrays: dict[int, SplitArrays],
+    paths: ResultsPaths,
+    deadline: Deadline,
+    role: Role,
+    mirror: Mirror | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the Hyperband search and save the best model, selected on validation AUC only.
 
@@ -62,6 +71,7 @@ def run_search(
         overwrite=False,
         distribution_strategy=several_gpus_strategy(),
     )
+    tuner.mirror = mirror
     if role.is_worker:
         logger.info("worker %s: training the trials the chief at %s:%s hands out", role.tuner_id, role.host, role.port)
         _search(tuner, paths)
@@ -97,14 +107,28 @@ def run_search(
             f"see {paths.trials_csv}"
         )
     best = best_trials[0]
-    with quiet_optimizer_restore():
-        model = tuner.load_model(best)
+    model = _best_model(tuner, best)
     save_model_atomically(model, paths.best_model)
     values = {name: value for name, value in best.hyperparameters.values.items() if name not in TUNER_KEYS}
     BestTrial(best.trial_id, values, best.score).write(paths.best_hyperparameters)
     logger.info("best trial %s: val AUC %.4f with %s", best.trial_id, best.score, values)
     _prune_checkpoints(tuner, keep=best.trial_id)
     return SearchOutcome(oracle.stopped)
+
+
+def _best_model(tuner: StudyHyperband, best: Trial) -> keras.Model:
+    """The best trial's model from its checkpoint; if that was lost (a runtime died before the mirror had it),
+    the selection stands and the model is trained again from the trial's values, seeded as before, up to the
+    epoch that was its best."""
+    if tuner.checkpoint_readable(best.trial_id):
+        with quiet_optimizer_restore():
+            return tuner.load_model(best)
+    epochs = int(best.best_step) + 1
+    logger.warning(
+        "best trial %s: its checkpoint is missing or unreadable; training its model again for %d epochs",
+        best.trial_id, epochs,
+    )  # fmt: skip
+    return tuner.fit_from_scratch(best.hyperparameters, epochs)
 
 
 def _prune_checkpoints(tuner: StudyHyperband, keep: str) -> None:

@@ -18,6 +18,7 @@ from study.budget import format_duration, memory_limit_mb, restart_if_memory_abo
 from study.config import StudyConfig
 from study.device import gpu_names
 from study.results import HISTORY_COLUMNS, ResultsPaths, read_csv, write_csv, write_json
+from study.results.mirror import Mirror
 from study.search.keras_tuner_api import HyperbandTunerBase, Trial
 from study.search.ledger import OBJECTIVE, trial_epochs
 from study.search.oracle import DurableHyperbandOracle, trial_seed
@@ -48,6 +49,7 @@ class StudyHyperband(HyperbandTunerBase):
         self._epoch_started = 0.0
         self._trial_started = 0.0
         self._requests_since_trial = 0
+        self.mirror: Mirror | None = None
 
     def save(self) -> None:
         """keras-tuner writes its tuner file in place; a kill mid-write would make the study unloadable."""
@@ -63,6 +65,13 @@ class StudyHyperband(HyperbandTunerBase):
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), FailOnNaN()]
         return super().run_trial(trial, *args, **kwargs)
+
+    def parent_lost(self, trial: Trial, parent_id: str) -> None:
+        logger.warning(
+            "trial [%s]: the checkpoint of trial %s, which it continues, is missing or unreadable (lost with a "
+            "runtime?); it trains from its hyperparameters for all %s epochs instead",
+            trial.trial_id, parent_id, trial.hyperparameters.values["tuner/epochs"],
+        )  # fmt: skip
 
     def pre_create_trial(self) -> None:
         """Between trials: restart when memory has grown too far (see restart_if_memory_above); and a worker
@@ -96,12 +105,17 @@ class StudyHyperband(HyperbandTunerBase):
         total = trial.hyperparameters.values.get("tuner/epochs", epoch + 1)
         logger.info("  epoch %d/%d  %s  (%.1f s)", epoch + 1, total, shown, time.monotonic() - self._epoch_started)
         history_path = self.paths.history_csv(trial.trial_id)
-        rows = read_csv(history_path) if epoch > trial.hyperparameters.values.get("tuner/initial_epoch", 0) else []
+        initial_epoch = 0 if self.train_from_scratch else trial.hyperparameters.values.get("tuner/initial_epoch", 0)
+        rows = read_csv(history_path) if epoch > initial_epoch else []
         write_csv(history_path, HISTORY_COLUMNS, [*rows, {"epoch": epoch + 1, **metrics}])
 
     def on_trial_end(self, trial: Trial) -> None:
         super().on_trial_end(trial)
         self._trials_run_here += 1
+        if self.mirror is not None:  # only the checkpoints a later trial (or the best model) needs travel
+            needed = self.oracle.checkpoints_needed()
+            unneeded = [self.checkpoint_file(trial_id) for trial_id in self.oracle.trials if trial_id not in needed]
+            self.mirror.sync(f"trial {trial.trial_id} {trial.status}", skip=unneeded)
         if self.is_worker():
             seconds = time.monotonic() - self._trial_started
             logger.info("trial [%s] %s in %s", trial.trial_id, trial.status, format_duration(seconds))

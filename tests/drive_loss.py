@@ -1,0 +1,41 @@
+"""What Drive kept of a mirror after the runtime died: the kill tests resume from this copy."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from study.results.mirror import is_trial_checkpoint, snapshot_files
+from study.results.restore import newest_complete
+
+LOST_SECONDS = 30  # Drive uploads late: the last half minute of writes never arrived
+
+
+def what_drive_kept(mirror: Path, kept: Path, killed_at: float, rename: bool = True) -> None:
+    """Copy `mirror` to `kept` as Drive may have kept it: every file written in the last 30 s before the kill
+    removed; with `rename`, the newest remaining snapshot renamed `name (1).ext` (a rename that came back as a
+    copy); and one checkpoint that the newest complete snapshot lists cut short."""
+    shutil.copytree(mirror, kept)  # copy2 keeps the modification times the cut-off is read from
+    for path in [path for path in kept.rglob("*") if path.is_file()]:
+        if path.stat().st_mtime > killed_at - LOST_SECONDS:
+            path.unlink()
+    if rename:
+        snapshots = snapshot_files(kept)
+        assert len(snapshots) >= 2, "the test must kill late enough that two snapshots survive the lost half minute"
+        newest = snapshots[-1][1]
+        newest.rename(newest.with_name(f"{newest.stem} (1){newest.suffix}"))
+    verified = newest_complete(kept)
+    assert verified is not None
+    checkpoints = [entry for path, entry in verified.snapshot.files.items() if is_trial_checkpoint(path)]
+    if checkpoints:
+        cut = kept / "objects" / checkpoints[0].sha256[:2] / checkpoints[0].sha256
+        cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+
+
+def snapshot_content(mirror: Path, relative: str) -> str | None:
+    """The text the newest complete snapshot holds for `relative`, or None when it holds none."""
+    verified = newest_complete(mirror)
+    if verified is None or relative not in verified.snapshot.files:
+        return None
+    sha = verified.snapshot.files[relative].sha256
+    return (mirror / "objects" / sha[:2] / sha).read_text(encoding="utf-8")
