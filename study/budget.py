@@ -113,21 +113,38 @@ def run_deadline(budget_seconds: float | None, share: float) -> Deadline:
     return Deadline.after(None if budget_seconds is None else budget_seconds * share, _run_started())
 
 
-def memory_limit_mb(memory_share: float) -> float:
-    """budget.memory_share of this machine's RAM, in MB: above it a process restarts between trials or runs."""
-    return memory_share * psutil.virtual_memory().total / 2**20
-
-
-def restart_if_memory_above(limit_mb: float) -> None:
-    """Replace this process with a fresh run of the same command, which resumes exactly where this one is.
+class MemoryWatch:
+    """Restarts the process between trials (or ablation runs) once its memory grew too far since the first.
 
     TensorFlow keeps about 150 MB per trained model that clear_session() does not free (RSS grows from
-    1.4 to 2.1 GB over the 5 smoke trials), which over a 90-trial night exceeds a Colab machine's RAM.
-    Between trials every state file is written, so a restart loses nothing; the time budget carries over."""
-    rss_mb = psutil.Process().memory_info().rss / 2**20
-    if rss_mb <= limit_mb:
-        return
-    logger.info("%.0f MB resident, above %.0f MB (budget.memory_share): restarting to free it", rss_mb, limit_mb)
+    1.4 to 2.1 GB over the 5 smoke trials), which over a 90-trial night exceeds a Colab machine's RAM. The
+    rule is growth since the first step, not size: a GPU process holds a large CUDA footprint from its first
+    trial on, and a size rule would restart it after every trial (30-60 s each)."""
+
+    def __init__(self, growth_share: float) -> None:
+        self.allowed_mb = growth_share * psutil.virtual_memory().total / 2**20
+        self.baseline_mb: float | None = None
+
+    def between_steps(self) -> None:
+        """Call after each finished step: the first call records the baseline, later ones may restart."""
+        rss_mb = psutil.Process().memory_info().rss / 2**20
+        if self.baseline_mb is None:
+            self.baseline_mb = rss_mb
+            logger.info(
+                "%.0f MB resident after the first step; the process restarts when it grows by %.0f MB more "
+                "(budget.memory_growth)",
+                rss_mb, self.allowed_mb,
+            )  # fmt: skip
+            return
+        if rss_mb - self.baseline_mb > self.allowed_mb:
+            grown = rss_mb - self.baseline_mb
+            restart_process(f"{rss_mb:.0f} MB resident, {grown:.0f} MB more than after the first step")
+
+
+def restart_process(reason: str) -> None:
+    """Replace this process with a fresh run of the same command, which resumes exactly where this one is.
+    Between steps every state file is written, so a restart loses nothing; the time budget carries over."""
+    logger.info("%s (budget.memory_growth): restarting to free it", reason)
     for handler in logging.getLogger("study").handlers:
         handler.flush()
     sys.stdout.flush()

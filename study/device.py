@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 
 import keras
 
 from study.errors import UserInputError
+
+logger = logging.getLogger(__name__)
 
 
 def gpu_names() -> list[str]:
@@ -54,4 +57,18 @@ def require_gpu() -> None:
             f"model.require_gpu: {device_line()}; a night on the CPU trains only a few trials. Give the runtime "
             "a GPU (TensorFlow's own lines above say why it found none), or run on the CPU anyway with --cpu "
             "(--set model.require_gpu=false)"
+        )
+
+
+def use_deterministic_kernels() -> None:
+    """Ask the framework for deterministic kernels, so that a rerun trial repeats on a GPU as it does on the
+    CPU (cuDNN otherwise picks kernels whose sums are not bit-for-bit repeatable). Costs GPU speed."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    else:
+        logger.warning(
+            "model.deterministic: only the TensorFlow backend is made deterministic here, not %s",
+            keras.backend.backend(),
         )

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from sklearn.metrics import average_precision_score
 from study.report.info import ReportInputError, load_report_data, missing_sentence
 from study.report.records import ReportData, RunInfo
 from study.report.render import fmt_ci, write_report
-from study.results import HISTORY_COLUMNS, ResultsPaths, read_csv, write_csv, write_json
+from study.results import HISTORY_COLUMNS, Manifest, ResultsPaths, read_csv, write_csv, write_json
 from study.results.lock import single_writer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -314,6 +314,17 @@ def test_a_study_whose_writer_lives_is_running(tmp_path: Path) -> None:
     assert run is not None and run.status == f"running (PID {os.getpid()} on {socket.gethostname()})"
     after = load_report_data(paths.root).run
     assert after is not None and after.status.startswith("interrupted (last written ")
+
+
+def test_a_resume_on_another_device_is_shown(tmp_path: Path) -> None:
+    """A night resumed on another GPU mixes precisions: the report says so, as the manifest recorded it."""
+    paths = write_fixture(tmp_path / "results")
+    manifest = Manifest.read(paths.manifest)
+    change = "2026-12-02T03:10:00+00:00: device Tesla T4 (was NVIDIA L4); precision float32 (was mixed_float16)"
+    replace(manifest, precision="mixed_float16", changes=(change,)).write(paths.manifest)
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert "<dt>Resumed with changes</dt>" in html and "device Tesla T4 (was NVIDIA L4)" in html
+    assert "<dt>Precision</dt><dd>mixed_float16</dd>" in html
 
 
 def test_empty_folder_renders_not_started(tmp_path: Path) -> None:

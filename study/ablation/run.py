@@ -20,7 +20,7 @@ import numpy as np
 
 from study.ablation.plan import Run, RunPlan, Variant, plan_runs, run_seeds, variants
 from study.ablation.tables import write_tables
-from study.budget import Deadline, TrialClock, format_duration, memory_limit_mb, restart_if_memory_above
+from study.budget import Deadline, MemoryWatch, TrialClock, format_duration
 from study.config import StudyConfig
 from study.data.readers import dataset_arrays, load_split_rows, training_arrays
 from study.data.split import SplitArrays
@@ -200,7 +200,7 @@ def run_ablation(
         training, held_out = _load_arrays(
             cfg, paths, cache_dir, sorted({int(run.variant.values["resolution"]) for run in pending})
         )
-        limit_mb = memory_limit_mb(cfg.budget.memory_share)
+        memory = MemoryWatch(cfg.budget.memory_growth)
         models = TracedModels()
         for index, run in enumerate(pending):
             needed, left = estimate(run.variant), deadline.left()
@@ -211,7 +211,7 @@ def run_ablation(
                 )
                 break
             if index and run.variant.name != pending[index - 1].variant.name:
-                restart_if_memory_above(limit_mb)  # between variants: a restart would cost the traced model
+                memory.between_steps()  # between variants: a restart would cost the traced model
             model, traced = models.start(run, cfg)
             row = _execute(run, epochs, training, held_out, model, cfg, paths, plan, len(finished) + 1)
             finished[run.run_id] = row

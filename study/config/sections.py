@@ -57,6 +57,7 @@ class ModelConfig:
     precision: str
     xla: str
     require_gpu: bool
+    deterministic: bool
 
     def __post_init__(self) -> None:
         _require(
@@ -111,7 +112,7 @@ class BudgetConfig:
     time: str
     search_share: float
     ablation_share: float
-    memory_share: float
+    memory_growth: float
 
     def __post_init__(self) -> None:
         parse_duration(self.time, "budget.time")
@@ -121,7 +122,7 @@ class BudgetConfig:
             "budget.ablation_share",
             f"a share between 0 and 1 - budget.search_share ({1.0 - self.search_share:g})",
         )
-        _require(0.0 < self.memory_share <= 0.9, "budget.memory_share", "a share of the RAM in (0, 0.9]")
+        _require(0.0 < self.memory_growth <= 0.9, "budget.memory_growth", "a share of the RAM in (0, 0.9]")
 
     @property
     def seconds(self) -> float | None:

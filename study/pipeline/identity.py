@@ -4,6 +4,7 @@ continues only the same study."""
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 from dataclasses import replace
 from importlib import metadata
@@ -13,7 +14,10 @@ from study.config import StudyConfig, config_from_json
 from study.errors import UserInputError
 from study.results import Manifest, ResultsPaths
 
+SYNTHETIC_SOURCE = "synthetic demo"
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn", "pandas", "pillow")
+# From Colab's published stack (.ci/colab-stack.txt) to the pins (requirements.txt); CI runs both ends.
+SUPPORTED = {"tensorflow": ((2, 20), (2, 21)), "keras": ((3, 13), (3, 15))}
 
 
 def git_sha() -> str | None:
@@ -39,7 +43,9 @@ def versions() -> dict[str, str]:
 def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, manifest: Manifest) -> None:
     """A started results folder continues only the same study: same config, same data. The time budget and
     the ablation's extent may change: a resumed run may have more or less of the night left, and may ask for
-    more seeds or factors (finished runs are kept; each is one variant and seed)."""
+    more seeds or factors (finished runs are kept; each is one variant and seed). Films read from another
+    folder are compared by content when a stage needs them (data/relocate.py); the demo and real films never
+    mix."""
     if paths.config.exists():
         saved = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
         if replace(saved, budget=cfg.budget, ablation=cfg.ablation) != cfg:
@@ -47,8 +53,33 @@ def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, ma
                 f"--results {paths.root}: holds a study with a different config ({paths.config}); "
                 "use a new --results folder, or rerun with the same config"
             )
-    if "data" in manifest.stages_done and manifest.data_source not in (None, data_source):
+    synthetic = {source == SYNTHETIC_SOURCE for source in (manifest.data_source, data_source)}
+    if "data" in manifest.stages_done and manifest.data_source is not None and len(synthetic) == 2:
         raise UserInputError(
             f"--results {paths.root}: holds a study of {manifest.data_source}, not {data_source}; "
             "use a new --results folder"
         )
+
+
+def untested_versions(found: dict[str, str]) -> list[str]:
+    """The framework versions outside the range CI runs on, as "tensorflow 2.22.0 (tested: 2.20-2.21)"."""
+    untested = []
+    for package, (low, high) in SUPPORTED.items():
+        numbers = tuple(int(part) for part in re.findall(r"\d+", found.get(package, ""))[:2])
+        if not low <= numbers <= high:
+            tested = f"{low[0]}.{low[1]}-{high[0]}.{high[1]}"
+            untested.append(f"{package} {found.get(package)} (tested: {tested})")
+    return untested
+
+
+def resume_changes(manifest: Manifest, device: str, precision: str, found: dict[str, str]) -> str | None:
+    """What differs from the run that started the study: device, precision, framework versions; or None."""
+    changes = []
+    if device != manifest.device:
+        changes.append(f"device {device} (was {manifest.device})")
+    if manifest.precision is not None and precision != manifest.precision:
+        changes.append(f"precision {precision} (was {manifest.precision})")
+    for package in ("tensorflow", "keras"):
+        if found.get(package) != manifest.versions.get(package):
+            changes.append(f"{package} {found.get(package)} (was {manifest.versions.get(package)})")
+    return "; ".join(changes) or None

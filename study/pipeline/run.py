@@ -10,13 +10,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from study.budget import Deadline, run_deadline
 from study.config import StudyConfig, config_to_json
 from study.errors import UserInputError
-from study.pipeline.identity import check_same_study, git_sha, versions
+from study.pipeline.continuity import follow_moved_films, now, record_machine
+from study.pipeline.identity import (
+    SYNTHETIC_SOURCE,
+    check_same_study,
+    git_sha,
+    untested_versions,
+    versions,
+)
 from study.results import STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
 from study.results.lock import single_writer
 from study.results.mirror import Mirror
@@ -25,7 +31,6 @@ from study.search.distributed import SINGLE, Role
 
 logger = logging.getLogger(__name__)
 
-SYNTHETIC_SOURCE = "synthetic demo"
 MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
 BEST_MODEL_STAGES = ("evaluate", "ablation", "gradcam")  # they start from best/model.keras
 OPTIONAL_STAGES = ("ablation",)  # no later stage reads it, so --stages may leave it out
@@ -53,10 +58,6 @@ class StageContext:
     search_deadline: Deadline
     ablation_deadline: Deadline
     mirror: Mirror | None = None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _search_deadline(cfg: StudyConfig) -> Deadline:
@@ -181,6 +182,10 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     manifest = read_manifest(paths.manifest) or Manifest.new(request.command, versions(), git_sha())
     check_same_study(paths, request.cfg, data_source, manifest)
     _check_stage_order(request.stages, manifest.stages_done)
+    for untested in untested_versions(versions()):
+        logger.warning(
+            "%s: outside the versions this tool is tested on; see README (Colab keeps its own stack)", untested
+        )
     searches_here = "search" in request.stages and "search" not in manifest.stages_done and not request.role.is_chief
     if request.cfg.model.require_gpu and searches_here:  # a chief trains nothing; its workers check their GPUs
         from study.device import require_gpu
@@ -192,7 +197,7 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
         command=request.command,
         config_name=request.cfg.name,
         data_source=data_source,
-        started=manifest.started or _now(),
+        started=manifest.started or now(),
         finished=None,
     )
     if any(stage in request.stages and stage not in manifest.stages_done for stage in ("search", "gradcam")):
@@ -203,8 +208,12 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     manifest.write(paths.manifest)
     _sync(mirror, "study started")  # the mirror holds the study before its first long step
     ctx = StageContext(request, paths, request.data_path or Path(), *deadlines, mirror)
-    if request.data_path is None and any(s in request.stages for s in STAGE_FUNCTIONS if s != "report"):
+    needs_films = [s for s in request.stages if s != "report" and (s == "data" or s not in manifest.stages_done)]
+    if request.data_path is None and needs_films:
         ctx = replace(ctx, data_path=_demo_data(ctx))  # generated once; regenerated if the cache was wiped
+    if "data" in manifest.stages_done and needs_films:
+        manifest = follow_moved_films(ctx, manifest)
+    machine_checked = False
     try:
         for stage in STAGES:
             if stage not in request.stages:
@@ -216,12 +225,10 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
                 logger.info("stage %s: not run, the search selected no model (%s)", stage, manifest.stopped)
                 continue
             logger.info("stage %s: starting", stage)
-            if stage in MODEL_STAGES and not manifest.device:
-                from study.device import describe_device  # Keras is imported only by stages that train or predict
-
-                manifest = replace(manifest, device=describe_device())
+            if stage in MODEL_STAGES and not machine_checked:
+                manifest, machine_checked = record_machine(manifest, request.cfg), True
             if stage == "report":  # the page shows the study's final status, so settle it first
-                manifest = replace(manifest, status=_final_status(manifest), finished=_now())
+                manifest = replace(manifest, status=_final_status(manifest), finished=now())
                 manifest.write(paths.manifest)
             started = time.monotonic()
             stopped = STAGE_FUNCTIONS[stage](ctx)
@@ -238,11 +245,11 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
             logger.info("stage %s: done in %.1f s", stage, seconds)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        replace(manifest, status=status, finished=_now()).write(paths.manifest)
+        replace(manifest, status=status, finished=now()).write(paths.manifest)
         _sync(mirror, f"study {status}")
         raise
     if "report" not in request.stages:
-        manifest = replace(manifest, status=_final_status(manifest), finished=_now())
+        manifest = replace(manifest, status=_final_status(manifest), finished=now())
         manifest.write(paths.manifest)
         _sync(mirror, f"study {manifest.status}")
     return manifest

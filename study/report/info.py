@@ -100,6 +100,8 @@ def _run_info(manifest: Manifest, status: str) -> RunInfo:
         started=manifest.started,
         finished=manifest.finished,
         seconds_total=sum(seconds.values()) if seconds else None,
+        precision=manifest.precision,
+        changes=manifest.changes,
     )
 
 

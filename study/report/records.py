@@ -33,6 +33,8 @@ class RunInfo:
     started: str | None
     finished: str | None
     seconds_total: float | None = None  # the stages' time summed (a resumed study's pauses do not count)
+    precision: str | None = None
+    changes: tuple[str, ...] = ()  # resumes on another device, precision or version, or with moved films
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ class Manifest(JsonRecord):
     config_name: str | None = None
     data_source: str | None = None
     stopped: str | None = None  # why stages ended short of their plan (the time budget), "; "-joined
+    precision: str | None = None  # the precision the first training run used
+    changes: tuple[str, ...] = ()  # resumes on another device, precision or version, or with moved films
 
     @classmethod
     def new(cls, command: str, versions: dict[str, str], git_sha: str | None) -> Manifest:

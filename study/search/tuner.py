@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import keras_tuner
 
-from study.budget import format_duration, memory_limit_mb, restart_if_memory_above
+from study.budget import MemoryWatch, format_duration
 from study.config import StudyConfig
 from study.device import gpu_names
 from study.results import HISTORY_COLUMNS, ResultsPaths, read_csv, write_csv, write_json
@@ -43,7 +43,7 @@ class StudyHyperband(HyperbandTunerBase):
         )
         super().__init__(oracle, **kwargs)
         self.search_seed = cfg.search.seed
-        self.memory_limit_mb = memory_limit_mb(cfg.budget.memory_share)
+        self.memory = MemoryWatch(cfg.budget.memory_growth)
         self._trials_run_here = 0
         self.paths = paths
         self._epoch_started = 0.0
@@ -74,11 +74,11 @@ class StudyHyperband(HyperbandTunerBase):
         )  # fmt: skip
 
     def pre_create_trial(self) -> None:
-        """Between trials: restart when memory has grown too far (see restart_if_memory_above); and a worker
+        """Between trials: restart when memory has grown too far (see MemoryWatch); and a worker
         asking while Hyperband waits for a round to finish gets IDLE and asks again at once, so wait a
         second between such requests instead of spinning on the chief."""
         if self._trials_run_here:
-            restart_if_memory_above(self.memory_limit_mb)
+            self.memory.between_steps()
         self._requests_since_trial += 1
         if self._requests_since_trial > 1:
             time.sleep(IDLE_WAIT_SECONDS)
