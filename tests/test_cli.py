@@ -63,6 +63,8 @@ def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
         (("--stages", "gradcam"), "stage gradcam needs stage data"),
         (("--weights", "/no/such/weights.h5"), "model.weights"),
         (("--stages", "search,report"), "stage search needs stage data"),
+        (("--mirror", "drive", "--chief", "localhost:8000"), "--mirror: not supported with --chief"),
+        (("--set", "budget.memory_share=0.5"), "budget.memory_share"),  # renamed memory_growth: named, not ignored
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
@@ -115,4 +117,4 @@ def test_kaggle_download_offline_says_how_to_fix(tmp_path: Path) -> None:
     )
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--data kaggle: could not download" in lines[0] and "KAGGLE_USERNAME" in lines[0]
+    assert len(lines) == 1 and "--data kaggle: could not download" in lines[0] and "KAGGLE_API_TOKEN" in lines[0]

@@ -12,8 +12,9 @@ logger = logging.getLogger(__name__)
 
 KAGGLE_HANDLE = "paultimothymooney/chest-xray-pneumonia"
 HOW_TO_FIX = (
-    "check the internet connection and the Kaggle credentials (KAGGLE_USERNAME and KAGGLE_KEY in the environment, "
-    "~/.kaggle/kaggle.json, or Colab secrets of those names), or download the archive from "
+    "check the internet connection; the dataset is public, but if Kaggle refuses, set a token from kaggle.com -> "
+    "Settings -> API -> Generate New Token as KAGGLE_API_TOKEN (environment, Colab secret or ~/.kaggle/access_token) "
+    "or a legacy key as KAGGLE_USERNAME and KAGGLE_KEY; or download the archive from "
     f"kaggle.com/datasets/{KAGGLE_HANDLE} yourself and pass --data PATH"
 )
 
