@@ -19,7 +19,7 @@ from study.search.hypermodel import build_model
 def _model_config(precision: str) -> ModelConfig:
     return ModelConfig(
         weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=False, precision=precision, xla="off",
-        require_gpu=False,
+        require_gpu=False, deterministic=False,
     )  # fmt: skip
 
 
