@@ -9,7 +9,9 @@ from pathlib import Path
 import keras_tuner
 import pytest
 
-from study.search.plan import hyperband_plan
+from study.budget import TrialClock
+from study.results import Calibration
+from study.search.plan import hyperband_plan, trials_that_fit
 
 
 def _oracle_schedule(tmp_path: Path, max_epochs: int, factor: int, iterations: int) -> list[tuple[int, int, int, int]]:
@@ -63,3 +65,17 @@ def test_plan_matches_the_trials_keras_tuner_runs(
 def test_overnight_default_costs_what_the_issue_measured() -> None:
     plan = hyperband_plan(30, 3, 1)
     assert (plan.total_trials, plan.total_epochs) == (90, 576)
+
+
+def test_the_trials_that_fit_a_short_budget_are_counted_in_keras_tuners_order() -> None:
+    """A night that cannot hold the plan says how many trials will run: the first bracket's first round has 2
+    trials of 1 epoch (10 s build + 20 s, 30 s a trial), then 1 continuation of 1 more epoch (30 s)."""
+    plan = hyperband_plan(max_epochs=2, factor=2, iterations=1)
+    clock = TrialClock(Calibration(10.0, {64: 20.0}))
+    first = plan.brackets[0].rounds[0]
+    assert (first.trials, first.epochs) == (2, 1)
+    assert trials_that_fit(plan, clock, [64], seconds=59.0) == 1
+    assert trials_that_fit(plan, clock, [64], seconds=60.0) == 2
+    assert trials_that_fit(plan, clock, [64], seconds=90.0) == 3
+    everything = clock.remaining(plan.total_trials, plan.total_epochs, [64])
+    assert trials_that_fit(plan, clock, [64], seconds=everything) == plan.total_trials

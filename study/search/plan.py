@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+from study.budget import TrialClock
 from study.results import PlanBracket, PlanRound, SearchPlan
 
 
@@ -32,3 +34,16 @@ def hyperband_plan(max_epochs: int, factor: int, iterations: int) -> SearchPlan:
                 total_epochs += trials * (round_epochs - initial)
             brackets.append(PlanBracket(iteration, bracket, tuple(rounds)))
     return SearchPlan(max_epochs, factor, iterations, total_trials, total_epochs, tuple(brackets))
+
+
+def trials_that_fit(plan: SearchPlan, clock: TrialClock, resolutions: Sequence[int], seconds: float) -> int:
+    """How many of the plan's trials, in keras-tuner's order, finish within `seconds` by the clock's estimate."""
+    spent, fitted = 0.0, 0
+    for bracket in plan.brackets:
+        for planned in bracket.rounds:
+            for _ in range(planned.trials):
+                spent += clock.remaining(1, planned.epochs - planned.initial_epoch, resolutions)
+                if spent > seconds:
+                    return fitted
+                fitted += 1
+    return fitted

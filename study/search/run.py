@@ -19,7 +19,7 @@ from study.search.distributed import Role
 from study.search.hypermodel import ChestXrayHyperModel, resolve_precision, save_model_atomically
 from study.search.keras_tuner_api import Trial
 from study.search.ledger import TUNER_KEYS, SearchLedger
-from study.search.plan import hyperband_plan
+from study.search.plan import hyperband_plan, trials_that_fit
 from study.search.tuner import StudyHyperband, quiet_optimizer_restore, several_gpus_strategy, tensorboard_callbacks
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,13 @@ def run_search(
         "Hyperband plan: %d trials, %d epochs, %s (search/plan.json)%s",
         plan.total_trials, plan.total_epochs, duration, budget,
     )  # fmt: skip
+    if clock.knows_time and deadline.ends_at is not None and estimate > deadline.left():
+        fit = trials_that_fit(plan, clock, cfg.space.resolutions, deadline.left())
+        logger.warning(
+            "the plan needs about %s, more than the search's share of the time budget (%s): about %d of its %d "
+            "trials fit; the search will stop by the budget and the report will say so",
+            format_duration(estimate), format_duration(deadline.left()), fit, plan.total_trials,
+        )  # fmt: skip
     if role.is_chief:
         logger.info("chief: serving trials on %s:%s to the workers", role.host, role.port)
     oracle = tuner.oracle
