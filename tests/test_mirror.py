@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +14,9 @@ import pytest
 from study.errors import UserInputError
 from study.results.mirror import Mirror, snapshot_files
 from study.results.restore import newest_complete, restore_if_needed
+from tests.report_fixture import write_fixture
 
+ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = "search/tuner/trial_0001/checkpoint.weights.h5"
 
 
@@ -150,3 +154,25 @@ def test_old_snapshots_and_their_objects_are_pruned(study: Path, tmp_path: Path)
     assert len(_objects(mirror)) == 4  # manifest, checkpoint, and two versions of oracle.json
     restore_if_needed(mirror, tmp_path / "restored")
     assert _tree(tmp_path / "restored")["search/tuner/oracle.json"] == '{"trials": 5}'
+
+
+def test_the_report_builds_from_the_mirror_alone_and_is_copied_back(tmp_path: Path) -> None:
+    """The runtime died at 3 am: a new machine has only the mirror on Drive."""
+    paths = write_fixture(tmp_path / "study")
+    mirror = tmp_path / "drive"
+    Mirror(mirror, paths.root).sync("stage gradcam done")
+    restored = tmp_path / "new-runtime" / "results"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "build_report.py"), "--mirror", str(mirror), str(restored)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert Path(completed.stdout.strip()) == restored / "report.html"
+    assert (mirror / "report" / "report.html").read_bytes() == (restored / "report.html").read_bytes()
+    figures = {path.name for path in (restored / "report_files").iterdir()}
+    assert figures and figures == {path.name for path in (mirror / "report" / "report_files").iterdir()}
+    empty = subprocess.run(
+        [sys.executable, str(ROOT / "build_report.py"), "--mirror", str(tmp_path / "nothing"), str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert empty.returncode == 2 and "holds no complete snapshot" in empty.stderr
