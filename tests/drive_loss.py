@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from pathlib import Path
 
 from study.results.mirror import is_trial_checkpoint, snapshot_files
@@ -13,8 +15,9 @@ LOST_SECONDS = 30  # Drive uploads late: the last half minute of writes never ar
 
 def what_drive_kept(mirror: Path, kept: Path, killed_at: float, rename: bool = True) -> None:
     """Copy `mirror` to `kept` as Drive may have kept it: every file written in the last 30 s before the kill
-    removed; with `rename`, the newest remaining snapshot renamed `name (1).ext` (a rename that came back as a
-    copy); and one checkpoint that the newest complete snapshot lists cut short."""
+    removed; with `rename`, the oldest snapshot renamed `name (1).ext` (a rename that came back as a copy: a
+    mangled name must be ignored, not taken for a snapshot); and one checkpoint that the newest complete
+    snapshot lists cut short (the unit tests in test_mirror.py fall back past broken snapshots)."""
     shutil.copytree(mirror, kept)  # copy2 keeps the modification times the cut-off is read from
     for path in [path for path in kept.rglob("*") if path.is_file()]:
         if path.stat().st_mtime > killed_at - LOST_SECONDS:
@@ -22,14 +25,26 @@ def what_drive_kept(mirror: Path, kept: Path, killed_at: float, rename: bool = T
     if rename:
         snapshots = snapshot_files(kept)
         assert len(snapshots) >= 2, "the test must kill late enough that two snapshots survive the lost half minute"
-        newest = snapshots[-1][1]
-        newest.rename(newest.with_name(f"{newest.stem} (1){newest.suffix}"))
+        oldest = snapshots[0][1]
+        oldest.rename(oldest.with_name(f"{oldest.stem} (1){oldest.suffix}"))
     verified = newest_complete(kept)
     assert verified is not None
     checkpoints = [entry for path, entry in verified.snapshot.files.items() if is_trial_checkpoint(path)]
     if checkpoints:
         cut = kept / "objects" / checkpoints[0].sha256[:2] / checkpoints[0].sha256
         cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+
+
+def first_trial_snapshot_age(mirror: Path) -> float | None:
+    """Seconds since the first snapshot taken after a trial ended (it lists a checkpoint), or None."""
+    for _, path in snapshot_files(mirror):
+        try:
+            label = json.loads(path.read_text(encoding="utf-8"))["label"]
+        except (OSError, ValueError, KeyError):
+            continue  # being written
+        if label.startswith("trial "):
+            return time.time() - path.stat().st_mtime
+    return None
 
 
 def snapshot_content(mirror: Path, relative: str) -> str | None:

@@ -17,7 +17,7 @@ import pytest
 
 from study.results import read_csv
 from tests.conftest import SmokeRun, smoke_command
-from tests.drive_loss import snapshot_content, what_drive_kept
+from tests.drive_loss import LOST_SECONDS, first_trial_snapshot_age, snapshot_content, what_drive_kept
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +148,12 @@ def test_kill_loop_with_a_drive_mirror_ends_with_the_trials_of_an_uninterrupted_
         process = subprocess.Popen(command(mirror), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while _completed_lines(results) < completed_before_kill and process.poll() is None:
             time.sleep(0.2)
-        time.sleep(rng.uniform(0.0, 15.0) if completed_before_kill else rng.uniform(10.0, 20.0))
+        # The second kill waits until the first trial's snapshot outlives the lost half minute, so the kept
+        # copy holds a checkpoint to cut (and a continuation or the best model may have to retrain).
+        while completed_before_kill and (first_trial_snapshot_age(mirror) or 0.0) < LOST_SECONDS + 1:
+            assert process.poll() is None, "the study ended before its first trial's snapshot was old enough"
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0.0, 5.0) if completed_before_kill else rng.uniform(10.0, 20.0))
         assert process.poll() is None, "the study finished before it could be killed"
         process.kill()  # SIGKILL: no cleanup, no finally
         process.wait()
@@ -159,6 +164,7 @@ def test_kill_loop_with_a_drive_mirror_ends_with_the_trials_of_an_uninterrupted_
     kept_done = {
         row["trial_id"] for row in csv.DictReader(io.StringIO(kept_trials or "")) if row["status"] == "COMPLETED"
     }
+    assert kept_done, "the kept snapshot holds at least the first trial, whose checkpoint was cut"
     final = subprocess.run(command(kept), cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert "restored" in final.stdout
@@ -191,3 +197,25 @@ def test_kill_loop_with_a_drive_mirror_ends_with_the_trials_of_an_uninterrupted_
     # A process trains at most two trials: without the restarts the last trial's process would hold about
     # 150 MB per earlier trial on top of the first's.
     assert memory[-1] < min(memory) + 300, f"memory bounded by the restarts: {memory}"
+
+
+@pytest.mark.xdist_group("smoke")
+def test_a_lost_best_checkpoint_is_retrained_and_the_selection_stands(copy_of_smoke: SmokeRun) -> None:
+    """The best trial's checkpoint did not survive (Drive lost it): the search's end trains the best trial's
+    model again from its own values instead of failing, and the selected trial does not change."""
+    paths = copy_of_smoke.paths
+    best_before = json.loads(paths.best_hyperparameters.read_text())
+    (checkpoint,) = paths.tuner_dir.glob("trial_*/checkpoint.weights.h5")  # the search kept the best's only
+    checkpoint.unlink()
+    paths.best_model.unlink()
+    manifest = json.loads(paths.manifest.read_text())
+    manifest["stages_done"] = ["data"]
+    paths.manifest.write_text(json.dumps(manifest))
+    completed = subprocess.run(
+        [*copy_of_smoke.command, "--stages", "search"], cwd=paths.root.parent, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert f"best trial {best_before['trial_id']}: its checkpoint is missing or unreadable" in completed.stdout
+    assert json.loads(paths.best_hyperparameters.read_text())["trial_id"] == best_before["trial_id"]
+    assert paths.best_model.exists()
