@@ -115,3 +115,30 @@ def test_a_refused_trial_is_recorded_and_every_tuner_is_told_to_stop(tmp_path: P
     assert oracle.create_trial("worker-a").status == "STOPPED", "the other tuner stops too"
     assert not oracle.tuner_ids and not oracle.ongoing_trials, "a chief would now exit"
     assert ledger.ended_ids == ["0000", refused.trial_id]
+
+
+def test_an_unreadable_trial_and_every_later_one_run_again_under_their_ids(tmp_path: Path) -> None:
+    """A trial.json lost or cut on a copy: that trial and the ones started after it count as not run (a new
+    trial is numbered by how many the oracle knows, so forgetting only the middle one would reuse an id)."""
+    first = _oracle(tmp_path)
+    for score in (0.5, 0.6, 0.7):
+        _finish(first, first.create_trial("tuner0"), score)
+    (Path(first._get_trial_dir("0001")) / "trial.json").write_text('{"trial_id": "00')  # cut short
+    resumed = _oracle(tmp_path)
+    assert sorted(resumed.trials) == ["0000"] and resumed.trials["0000"].score == 0.5
+    again = resumed.create_trial("tuner0")
+    assert again.trial_id == "0001" and again.status == "RUNNING"
+
+
+def test_only_the_best_and_the_parents_still_to_continue_keep_their_checkpoints(tmp_path: Path) -> None:
+    oracle = _oracle(tmp_path)  # max_epochs 3, factor 3: the first bracket's round 0 has 3 trials, 1 continues
+    first_round = []
+    for score in (0.5, 0.9, 0.6):
+        first_round.append(oracle.create_trial("tuner0"))
+        _finish(oracle, first_round[-1], score)
+    assert oracle.checkpoints_needed() == {trial.trial_id for trial in first_round}  # round 1 not yet chosen
+    continuation = oracle.create_trial("tuner0")
+    assert continuation.hyperparameters.values["tuner/trial_id"] == first_round[1].trial_id
+    assert oracle.checkpoints_needed() == {first_round[1].trial_id}  # the best, and the running one's parent
+    _finish(oracle, continuation, 0.95)
+    assert oracle.checkpoints_needed() == {continuation.trial_id}
