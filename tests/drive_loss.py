@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from study.results.mirror import is_trial_checkpoint, snapshot_files
+from study.results.mirror import is_trial_checkpoint, object_path, snapshot_files
 from study.results.restore import newest_complete
 
 LOST_SECONDS = 30  # Drive uploads late: the last half minute of writes never arrived
@@ -31,7 +31,7 @@ def what_drive_kept(mirror: Path, kept: Path, killed_at: float, rename: bool = T
     assert verified is not None
     checkpoints = [entry for path, entry in verified.snapshot.files.items() if is_trial_checkpoint(path)]
     if checkpoints:
-        cut = kept / "objects" / checkpoints[0].sha256[:2] / checkpoints[0].sha256
+        cut = object_path(kept, checkpoints[0].sha256)
         cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
 
 
@@ -53,4 +53,4 @@ def snapshot_content(mirror: Path, relative: str) -> str | None:
     if verified is None or relative not in verified.snapshot.files:
         return None
     sha = verified.snapshot.files[relative].sha256
-    return (mirror / "objects" / sha[:2] / sha).read_text(encoding="utf-8")
+    return object_path(mirror, sha).read_text(encoding="utf-8")

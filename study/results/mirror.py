@@ -133,12 +133,12 @@ class Mirror:
             sha = self._hashes[relative][2]
             if sha not in self._stored:
                 content = content if content is not None else path.read_bytes()
-                _write_direct(self._object_path(sha), content)
+                _write_direct(object_path(self.root, sha), content)
                 self._stored.add(sha)
                 uploaded += len(content)
             files[relative] = FileEntry(sha, self._hashes[relative][0])
         snapshot = Snapshot(self._next_sequence(), label, _now(), files)
-        atomic_write_text(self.local / LOCAL_STATE, json.dumps({"sequence": snapshot.sequence}) + "\n")
+        record_local_sequence(self.local, snapshot.sequence)
         _write_direct(self._snapshots_dir / f"{snapshot.sequence:06d}.json", snapshot.to_json().encode())
         report = ResultsPaths(self.local).report.name
         if report in files and files[report].sha256 != self._report_sha:
@@ -169,9 +169,6 @@ class Mirror:
         self._hashes[relative] = (len(content), stat.st_mtime_ns, hashlib.sha256(content).hexdigest())
         return content
 
-    def _object_path(self, sha: str) -> Path:
-        return self._objects_dir / sha[:2] / sha
-
     def _next_sequence(self) -> int:
         numbers = [number for number, _ in snapshot_files(self.root)]
         local = local_sequence(self.local)
@@ -194,8 +191,13 @@ class Mirror:
             except (OSError, ValueError, KeyError, TypeError):
                 return  # a snapshot that cannot be read may still be arriving: keep every object
         for sha in self._stored - referenced:
-            self._object_path(sha).unlink(missing_ok=True)
+            object_path(self.root, sha).unlink(missing_ok=True)
         self._stored &= referenced
+
+
+def object_path(mirror: Path, sha: str) -> Path:
+    """Where the mirror keeps the content whose SHA-256 is `sha`."""
+    return mirror / "objects" / sha[:2] / sha
 
 
 def snapshot_files(mirror: Path) -> list[tuple[int, Path]]:
@@ -223,6 +225,10 @@ def _write_direct(path: Path, content: bytes) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def record_local_sequence(local: Path, sequence: int) -> None:
+    atomic_write_text(local / LOCAL_STATE, json.dumps({"sequence": sequence}) + "\n")
 
 
 def local_sequence(local: Path) -> int | None:

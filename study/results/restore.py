@@ -12,7 +12,15 @@ from pathlib import Path
 
 from study.errors import UserInputError
 from study.results.io import atomic_write_text
-from study.results.mirror import LOCAL_STATE, FileEntry, Snapshot, is_trial_checkpoint, local_sequence, snapshot_files
+from study.results.mirror import (
+    FileEntry,
+    Snapshot,
+    is_trial_checkpoint,
+    local_sequence,
+    object_path,
+    record_local_sequence,
+    snapshot_files,
+)
 from study.results.paths import ResultsPaths
 
 logger = logging.getLogger(__name__)
@@ -27,14 +35,19 @@ class Verified:
 
 
 def newest_complete(mirror: Path) -> Verified | None:
-    """The newest snapshot whose files all arrived intact (lost trial checkpoints aside), or None."""
+    """The newest snapshot whose files all arrived intact (lost trial checkpoints aside), or None. Each object
+    is read and hashed once, however many snapshots name it."""
+    intact: dict[str, bool] = {}
     for number, path in reversed(snapshot_files(mirror)):
         try:
             snapshot = Snapshot.parse(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("mirror: snapshot %d cannot be read (%s); trying the one before", number, error)
             continue
-        broken = [relative for relative, entry in snapshot.files.items() if not _intact(mirror, entry)]
+        for entry in snapshot.files.values():
+            if entry.sha256 not in intact:
+                intact[entry.sha256] = _intact(mirror, entry)
+        broken = [relative for relative, entry in snapshot.files.items() if not intact[entry.sha256]]
         required = [relative for relative in broken if not is_trial_checkpoint(relative)]
         if required:
             logger.warning(
@@ -47,7 +60,7 @@ def newest_complete(mirror: Path) -> Verified | None:
 
 
 def _intact(mirror: Path, entry: FileEntry) -> bool:
-    path = mirror / "objects" / entry.sha256[:2] / entry.sha256
+    path = object_path(mirror, entry.sha256)
     try:
         return path.stat().st_size == entry.size and hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
     except OSError:
@@ -78,10 +91,9 @@ def restore_if_needed(mirror: Path, local: Path) -> str | None:
     # The manifest last: a restore cut short leaves no manifest, so the next start restores again.
     restored = sorted(set(snapshot.files) - set(verified.lost_checkpoints), key=lambda path: path == manifest)
     for relative in restored:
-        sha = snapshot.files[relative].sha256
         (local / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(mirror / "objects" / sha[:2] / sha, local / relative)
-    atomic_write_text(local / LOCAL_STATE, json.dumps({"sequence": snapshot.sequence}) + "\n")
+        shutil.copyfile(object_path(mirror, snapshot.files[relative].sha256), local / relative)
+    record_local_sequence(local, snapshot.sequence)
     message = (
         f"restored {local} from {mirror}: snapshot {snapshot.sequence} ({snapshot.label}, {snapshot.written}), "
         f"{len(restored)} files"
