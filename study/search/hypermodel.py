@@ -21,6 +21,7 @@ from study.config import ModelConfig, SearchConfig, SpaceConfig
 from study.data.split import SplitArrays
 from study.device import gpu_names
 from study.errors import UserInputError
+from study.search.optimizer import FusedAdam
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def build_model(
     prob = keras.layers.Activation("sigmoid", name="prob", dtype="float32")(logit)
     model = keras.Model(inputs, prob, name="chest_xray_mobilenetv2")
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=FusedAdam(learning_rate),
         loss="binary_crossentropy",
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
         jit_compile=XLA_SETTINGS[model_cfg.xla],
