@@ -3,10 +3,11 @@
 PNEUMONIA films carry one or two opacities inside a lung field; NORMAL films carry none. Films of both
 classes carry, with the same probability, a bright side marker near a top corner (where real films carry
 their L/R letter), so the marker says nothing about the class and a model has to find the lung opacity.
-Each finished film is then histogram-matched to its own lesion-free rendering, whose anatomy does not
-depend on the class, so every global intensity statistic (mean, std, histogram) carries no class signal by
-construction. Lesion masks (empty for NORMAL films) are written to a parallel `masks/` tree for Grad-CAM
-localisation checks.
+Around each lesion, a disk of three lesion radii is histogram-matched to the same disk of the lesion-free
+rendering: the film's histogram (so its mean and std) is exactly that of a NORMAL film of the same anatomy,
+and the grey levels a lesion displaces stay beside it. Matching the whole film instead shifted every
+boundary in it (lungs, heart) by a few pixels, a class signal spread over the film. Lesion masks (empty for
+NORMAL films) are written to a parallel `masks/` tree for Grad-CAM localisation checks.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 SIDE_RANGE = (144, 224)
 JPEG_QUALITY = 90
 MARKER_PROBABILITY = 0.6  # the same in both classes: a marker carries no class signal
+AMPLITUDE_RANGE = (0.7, 0.85)  # lesion brightness over the lung: a from-scratch model learns it in 2-3 epochs
+MATCHED_RADII = 3.0  # the histogram-matched disk around a lesion, in lesion radii
 
 
 @dataclass(frozen=True)
@@ -154,17 +157,21 @@ def render_film(anatomy: Anatomy, pneumonia: bool, rng: np.random.Generator) -> 
     width = int(height * rng.uniform(0.85, 1.2))
     base, lungs = _render_anatomy(height, width, _jitter(anatomy, rng), rng)
     radius = rng.uniform(0.09, 0.12) * width
-    alpha = np.zeros((height, width), np.float32)
+    marker = np.zeros((height, width), np.float32)
     if rng.random() < MARKER_PROBABILITY:
-        _draw_marker(alpha, rng)
+        _draw_marker(marker, rng)
+    amplitude = rng.uniform(*AMPLITUDE_RANGE)
+    film = base.copy()
     lesions = np.zeros((height, width), np.float32)
     if pneumonia:
         inner = lungs & (_blur(lungs.astype(np.float32), passes=int(radius / 2)) > 0.99)
+        matched = np.zeros((height, width), bool)
+        rows, cols = np.mgrid[0:height, 0:width]
         for centre in _lesion_centres(inner if inner.any() else lungs, int(rng.integers(1, 3)), rng):
             lesions = np.maximum(lesions, _blob(height, width, centre, radius, rng))
-    alpha = np.maximum(alpha, lesions)
-    amplitude = rng.uniform(0.4, 0.55)
-    film = _match_histogram(base + amplitude * alpha, base, rng)
+            matched |= (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= (MATCHED_RADII * radius) ** 2
+        film[matched] = _match_histogram(base[matched] + amplitude * lesions[matched], base[matched], rng)
+    film = np.maximum(film, np.where(marker > 0, base + amplitude, 0.0))
     pixels = np.clip(film * 255.0, 0, 255).astype(np.uint8)
     mask = ((lesions > 0.35) * 255).astype(np.uint8)
     return pixels, mask

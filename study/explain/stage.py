@@ -31,8 +31,8 @@ SCORE_BATCH = 32
 
 
 def _lesion_masks(paths: list[str], labels: list[int], resolution: int, aspect: str) -> np.ndarray | None:
-    """The synthetic demo's lesion masks on the model's input grid, empty for NORMAL films (their opacities
-    are decoys, not lesions); None for real data, which has no masks on disk."""
+    """The synthetic demo's lesion masks on the model's input grid, empty for NORMAL films (they have no
+    lesion); None for real data, which has no masks on disk."""
     mask_paths = [mask_path_for(Path(path)) for path in paths]
     if not mask_paths or not all(path.is_file() for path in mask_paths):
         return None
