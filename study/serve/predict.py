@@ -1,0 +1,154 @@
+"""Predict new films with a finished study's best model, exactly as the study scored its test films.
+
+The film is decoded by the data stage's own reader (same grayscale conversion, same JPEG draft scale, same
+aspect mode and size) and labelled at the threshold chosen on validation, so a film of the test set gets the
+probability that best/predictions.csv holds for it: no train/serve skew to explain away.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from study.config import config_from_json
+from study.data.cache import fit_square
+from study.data.discover import IGNORED_FOLDERS
+from study.data.validate import FilmRejected, open_film
+from study.errors import UserInputError
+from study.evaluate.stage import load_best_model
+from study.explain.gallery import overlay
+from study.explain.gradcam import GradCam
+from study.results import ResultsPaths, Threshold
+from study.results.vocab import CLASS_NAMES, POSITIVE_CLASS
+
+logger = logging.getLogger(__name__)
+
+BATCH = 32
+MODEL_NAME = "keras"
+
+
+@dataclass(frozen=True)
+class Servable:
+    """The best model and what the study decided around it."""
+
+    model: keras.Model
+    resolution: int
+    decode_side: int  # the data stage decoded JPEGs at the draft scale covering the largest searched size
+    aspect: str
+    threshold: float
+    gradcam_layer: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    prob: float
+    label: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def load_servable(results_dir: Path) -> Servable:
+    """The study's best model, size, decoding and threshold; a folder that has not finished evaluate is refused."""
+    paths = ResultsPaths(results_dir)
+    if not paths.manifest.is_file() or not paths.config.is_file():
+        raise UserInputError(f"--results {results_dir}: not a study's results folder (no manifest.json or config.json)")
+    if not paths.threshold.is_file() or not paths.best_model.is_file():
+        raise UserInputError(
+            f"--results {results_dir}: the study has not finished its evaluate stage (no {paths.threshold}); "
+            f"resume it with: python run_study.py --results {results_dir}"
+        )
+    cfg = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
+    model, resolution = load_best_model(paths)
+    return Servable(
+        model=model,
+        resolution=resolution,
+        decode_side=max(cfg.space.resolutions),
+        aspect=cfg.data.aspect,
+        threshold=Threshold.read(paths.threshold).threshold,
+        gradcam_layer=cfg.gradcam.layer,
+    )
+
+
+def list_inputs(targets: Sequence[Path]) -> list[Path]:
+    """Files as given, and every file under a folder (recursively, sorted), leaving out hidden entries and
+    __MACOSX as the data stage does. A target that does not exist is refused."""
+    files: list[Path] = []
+    for target in targets:
+        if not target.exists():
+            raise UserInputError(f"{target}: no such file or folder")
+        if not target.is_dir():
+            files.append(target)
+            continue
+        for path in sorted(target.rglob("*")):
+            parts = path.relative_to(target).parts
+            if any(part.startswith(".") or part in IGNORED_FOLDERS for part in parts) or path.is_dir():
+                continue
+            files.append(path)
+    return files
+
+
+def _decoded(files: Sequence[Path], servable: Servable) -> Iterator[tuple[Path, np.ndarray | str]]:
+    """Each file as the model's uint8 square, or the reason it cannot be read."""
+    for path in files:
+        try:
+            film = open_film(path, servable.decode_side)
+        except FilmRejected as rejection:
+            yield path, str(rejection)
+            continue
+        yield path, np.asarray(fit_square(film.image, servable.resolution, servable.aspect))
+
+
+def predict_files(
+    servable: Servable, files: Sequence[Path], gradcam_dir: Path | None = None
+) -> tuple[list[Prediction], list[Skipped]]:
+    """Predict every readable film; list the others with their reason. With `gradcam_dir`, one Grad-CAM
+    overlay per film, explaining the label it was given."""
+    kept: list[Path] = []
+    squares: list[np.ndarray] = []
+    skipped: list[Skipped] = []
+    for path, result in _decoded(files, servable):
+        if isinstance(result, str):
+            skipped.append(Skipped(str(path), result))
+            logger.warning("%s: skipped (%s)", path, result)
+        else:
+            kept.append(path)
+            squares.append(result)
+    if not kept:
+        return [], skipped
+    films = np.stack(squares)[..., None]
+    probs = servable.model.predict(films, batch_size=BATCH, verbose=0).ravel().astype(float)
+    positive = probs >= servable.threshold
+    predictions = [
+        Prediction(str(path), float(prob), CLASS_NAMES[int(flag)], MODEL_NAME)
+        for path, prob, flag in zip(kept, probs, positive, strict=True)
+    ]
+    if gradcam_dir is not None:
+        _write_overlays(servable, kept, films, predictions, gradcam_dir)
+    return predictions, skipped
+
+
+def _write_overlays(
+    servable: Servable, kept: Sequence[Path], films: np.ndarray, predictions: Sequence[Prediction], out_dir: Path
+) -> None:
+    cam = GradCam(servable.model, servable.gradcam_layer)
+    explain = np.array([prediction.label == POSITIVE_CLASS for prediction in predictions])
+    maps = np.concatenate([cam.maps(films[i : i + BATCH], explain[i : i + BATCH]) for i in range(0, len(films), BATCH)])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for number, (path, prediction, cam_map) in enumerate(zip(kept, predictions, maps, strict=True)):
+        caption = (
+            f"{prediction.label} at threshold {servable.threshold:.3f}\np({POSITIVE_CLASS}) = {prediction.prob:.3f}\n"
+            f"gradcam on {servable.gradcam_layer}"
+        )
+        overlay(path, cam_map, servable.aspect, caption).save(out_dir / f"{number:04d}_{path.stem}.png")
+    logger.info("Grad-CAM: %d overlays in %s", len(kept), out_dir)

@@ -1,0 +1,90 @@
+"""predict.py serves the study's best model as the study scored it, and survives the files real folders hold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import predict
+from study.results import DataSummary, Threshold, read_csv
+from tests.conftest import ROOT, SmokeRun
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
+
+
+def _test_folder(run: SmokeRun) -> Path:
+    return Path(DataSummary.read(run.paths.data_summary).data_root) / "test"
+
+
+def test_predict_reproduces_the_studys_test_predictions(smoke: SmokeRun, tmp_path: Path) -> None:
+    out, cams = tmp_path / "predictions.csv", tmp_path / "cams"
+    command = [
+        sys.executable, str(ROOT / "predict.py"), "--results", str(smoke.paths.root), str(_test_folder(smoke)),
+        "--out", str(out), "--gradcam", str(cams),
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    expected = {
+        row["path"]: float(row["prob"]) for row in read_csv(smoke.paths.predictions_csv) if row["split"] == "test"
+    }
+    served = {row["path"]: row for row in read_csv(out)}
+    assert set(served) == set(expected), "every test film predicted, under the path the study recorded"
+    threshold = Threshold.read(smoke.paths.threshold).threshold
+    for path, prob in expected.items():
+        assert abs(float(served[path]["prob_pneumonia"]) - prob) < 1e-5, path
+        assert served[path]["label"] == ("PNEUMONIA" if prob >= threshold else "NORMAL"), path
+    assert {row["model"] for row in served.values()} == {"keras"}
+    assert len(list(cams.glob("*.png"))) == len(expected)
+
+
+def _write_odd_folder(folder: Path, film: Path) -> None:
+    folder.mkdir()
+    picture = Image.open(film).convert("L")
+    (folder / "empty.jpeg").write_bytes(b"")
+    data = film.read_bytes()
+    (folder / "truncated.jpeg").write_bytes(data[: len(data) // 2])
+    (folder / "notes.txt").write_text("not a film")
+    picture.save(folder / "plain.png")
+    sixteen = (np.asarray(picture, dtype=np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(sixteen).save(folder / "sixteen_bit.png")
+    picture.convert("CMYK").save(folder / "cmyk.jpeg")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "__MACOSX").mkdir()
+    (folder / "__MACOSX" / "._plain.png").write_bytes(b"\x00\x05\x16\x07")
+
+
+def test_unreadable_files_are_listed_and_the_others_predicted(
+    smoke: SmokeRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    film = next(_test_folder(smoke).glob("PNEUMONIA/*.jpeg"))
+    _write_odd_folder(tmp_path / "odd", film)
+    out = tmp_path / "predictions.csv"
+    assert predict.main(["--results", str(smoke.paths.root), str(tmp_path / "odd"), "--out", str(out)]) == 0
+    served = {Path(row["path"]).name: row for row in read_csv(out)}
+    assert set(served) == {"plain.png", "sixteen_bit.png", "cmyk.jpeg"}
+    probs = [float(row["prob_pneumonia"]) for row in served.values()]
+    assert max(probs) - min(probs) < 0.05, "one film in three encodings gets one answer"
+    errors = capsys.readouterr().err
+    for name, reason in (("empty.jpeg", "zero bytes"), ("truncated.jpeg", "truncated"), ("notes.txt", "not an image")):
+        assert any(name in line and reason in line for line in errors.splitlines()), (name, errors)
+    assert ".DS_Store" not in errors and "__MACOSX" not in errors
+
+
+def test_a_study_that_has_not_finished_evaluate_is_refused(prepared: SmokeRun, tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(ROOT / "predict.py"),
+        "--results",
+        str(prepared.paths.root),
+        str(_test_folder(prepared)),
+    ]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines()[-1].startswith("predict.py: --results ")
+    assert "evaluate" in completed.stderr and "Traceback" not in completed.stderr
+    assert not (tmp_path / "predictions.csv").exists()
