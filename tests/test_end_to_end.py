@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.results import HP_PREFIX, read_csv
+from study.results import HP_PREFIX, CamBaseline, read_csv
 from tests.conftest import SmokeRun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,13 @@ def test_gallery_and_report_show_the_results(smoke: SmokeRun) -> None:
     positives = sum(row["label"] == "1" for row in sampled)
     for numbers in scores["methods"].values():
         assert numbers["films_with_masks"] == positives, "every PNEUMONIA demo film of the sample has a lesion mask"
+    baseline = CamBaseline.read(paths.gradcam_baseline)
+    assert baseline.random_grid == 8, "random maps on block_6_expand_relu's grid at 64 px, not a fixed 7x7"
+    assert set(baseline.differences) == set(scores["methods"])
+    for method, difference in baseline.differences.items():
+        assert difference.low <= difference.mean <= difference.high, method
+        per_method = scores["methods"][method]
+        assert np.isclose(difference.mean, per_method["deletion_auc_mean"] - per_method["random_deletion_auc_mean"])
     html = paths.report.read_text()
     best = json.loads(paths.best_hyperparameters.read_text())
     assert f"Trial <code>{best['trial_id']}</code>, validation AUC" in html, "the summary names the selected trial"

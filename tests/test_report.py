@@ -412,3 +412,13 @@ def test_gradcam_scores_are_read_and_shown(tmp_path: Path) -> None:
     assert (info.scores[0].deletion_auc, info.scores[0].random_deletion_auc, info.films_scored) == (0.213, 0.402, 150)
     html = write_report(paths.root).read_text(encoding="utf-8")
     assert 'id="gradcam-scores"' in html and "0.213" in html and "2.46 (median 2.20, 90 films)" in html
+    assert "-0.189 [-0.231, -0.147] beats random" in html, "an interval below zero is a tested win"
+    assert "-0.152 [-0.200, 0.010]</td>" in html, "an interval that reaches zero claims nothing"
+    assert "random map on the layer's own 7x7 grid" in html
+
+
+def test_a_study_without_the_random_baseline_file_still_renders(tmp_path: Path) -> None:
+    paths = write_fixture(tmp_path / "results")
+    paths.gradcam_baseline.unlink()  # written by studies of an earlier version
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert "0.213" in html and "Map minus random" not in html

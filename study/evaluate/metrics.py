@@ -9,7 +9,7 @@ patient-cluster bootstrap, because films of one child are not independent sample
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,20 +95,26 @@ def cluster_bootstrap(
     seed: int,
 ) -> dict[str, tuple[float, float]]:
     """Percentile CIs from resampling patients (with all their films) with replacement."""
-    patient_ids = np.array(predictions.patients)
-    unique, inverse = np.unique(patient_ids, return_inverse=True)
-    members = [np.flatnonzero(inverse == index) for index in range(unique.size)]
-    rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {}
-    for _ in range(resamples):
-        chosen = np.concatenate([members[i] for i in rng.integers(0, unique.size, unique.size)])
+    for chosen in patient_resamples(predictions.patients, resamples, seed):
         for name, value in statistic(predictions.labels[chosen], predictions.probs[chosen]).items():
             samples.setdefault(name, []).append(value)
+    return {name: percentile_interval(values, confidence) for name, values in samples.items()}
+
+
+def patient_resamples(patients: Sequence[str], resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Indices of one bootstrap sample per resample: patients drawn with replacement, each with all their films
+    (several films of one child are not independent evidence)."""
+    unique, inverse = np.unique(np.array(patients), return_inverse=True)
+    members = [np.flatnonzero(inverse == index) for index in range(unique.size)]
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield np.concatenate([members[i] for i in rng.integers(0, unique.size, unique.size)])
+
+
+def percentile_interval(values: Sequence[float], confidence: float) -> tuple[float, float]:
     tail = (1.0 - confidence) / 2.0 * 100.0
-    return {
-        name: (float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100.0 - tail)))
-        for name, values in samples.items()
-    }
+    return float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100.0 - tail))
 
 
 def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConfig) -> TestMetrics:

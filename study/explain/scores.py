@@ -7,24 +7,30 @@ map of the same size on faithfulness; that baseline is always reported beside it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from study.evaluate.metrics import patient_resamples, percentile_interval
 
 DELETION_STEPS = 10
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
-def deletion_auc(films: np.ndarray, maps: np.ndarray, explain_positive: np.ndarray, predict: Predict) -> np.ndarray:
+def deletion_auc(
+    films: np.ndarray, maps: np.ndarray, explain_positive: np.ndarray, predict: Predict, seed: int
+) -> np.ndarray:
     """Area under the explained class's probability as the most salient pixels are greyed out, 10% a step.
 
     Lower is more faithful: removing what the map points at should make the model change its mind fast.
     Deleted pixels take the film's mean grey, so no new edges are drawn. One forward pass per step for the
-    whole batch.
+    whole batch. Pixels the map ties (ReLU's zeros, a flat map) go in random order, as the random baseline's
+    do: in pixel order they would delete the top of the film first, which a model may care more or less about.
     """
     count, height, width = maps.shape
-    order = np.argsort(-maps.reshape(count, -1), axis=1, kind="stable")
+    tie_break = np.random.default_rng(seed).random((count, height * width))
+    order = np.lexsort((tie_break, -maps.reshape(count, -1)), axis=1)
     fill = films.reshape(count, -1).mean(axis=1, keepdims=True)
     flat = films.reshape(count, -1).astype(np.float32)
     curve = []
@@ -38,14 +44,25 @@ def deletion_auc(films: np.ndarray, maps: np.ndarray, explain_positive: np.ndarr
     return np.trapezoid(np.stack(curve, axis=1), dx=1.0 / DELETION_STEPS, axis=1)
 
 
-def random_maps(shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """Smooth random maps (blocky noise upsampled), the baseline a real map must beat."""
+def random_maps(shape: tuple[int, ...], grid: int, seed: int) -> np.ndarray:
+    """Blocky random maps on the explained layer's grid (grid x grid cells), the baseline a real map must beat:
+    a finer or coarser random grid than the layer's would be a different opponent."""
     rng = np.random.default_rng(seed)
     count, height, width = shape
-    coarse = rng.random((count, 7, 7))
-    rows = (np.arange(height) * 7 // height)[:, None]
-    cols = (np.arange(width) * 7 // width)[None, :]
+    coarse = rng.random((count, grid, grid))
+    rows = (np.arange(height) * grid // height)[:, None]
+    cols = (np.arange(width) * grid // width)[None, :]
     return coarse[:, rows, cols]
+
+
+def paired_difference(
+    values: np.ndarray, baseline: np.ndarray, patients: Sequence[str], resamples: int, confidence: float, seed: int
+) -> tuple[float, tuple[float, float]]:
+    """Mean per-film difference (values - baseline) and its patient-cluster bootstrap interval: a map "beats"
+    the random baseline only when the whole interval lies below zero."""
+    difference = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
+    means = [float(difference[chosen].mean()) for chosen in patient_resamples(patients, resamples, seed)]
+    return float(difference.mean()), percentile_interval(means, confidence)
 
 
 def energy_in_mask_ratio(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:

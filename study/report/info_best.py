@@ -13,7 +13,16 @@ import numpy as np
 from study.report.info_curves import load_test_predictions
 from study.report.records import BestConfig, Metric, Reference, RocInfo, TestInfo, as_float
 from study.report.records_sections import CamScoreRow, GradcamGroup, GradcamImage, GradcamInfo
-from study.results import BestTrial, CamScores, ConfusionCounts, ResultsPaths, TestMetrics, Threshold, read_csv
+from study.results import (
+    BestTrial,
+    CamBaseline,
+    CamScores,
+    ConfusionCounts,
+    ResultsPaths,
+    TestMetrics,
+    Threshold,
+    read_csv,
+)
 from study.results.vocab import METRIC_LABELS
 
 CATEGORY_TITLES: tuple[tuple[str, str], ...] = (
@@ -147,6 +156,8 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
     titles = dict(CATEGORY_TITLES)
     categories = list(titles) + sorted({i.category for i in images} - set(titles))
     scores = CamScores.read(paths.gradcam_scores) if paths.gradcam_scores.exists() else None
+    baseline = CamBaseline.read(paths.gradcam_baseline) if paths.gradcam_baseline.exists() else None
+    differences = {} if baseline is None else baseline.differences
     grid = read_csv(paths.gradcam_comparison_csv) if paths.gradcam_comparison_csv.exists() else []
     return GradcamInfo(
         groups=tuple(
@@ -166,6 +177,9 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
                 mask_ratio=as_float(numbers.mask_ratio_mean),
                 mask_ratio_median=as_float(numbers.mask_ratio_median),
                 films_with_masks=numbers.films_with_masks,
+                difference=differences[method].mean if method in differences else None,
+                difference_low=differences[method].low if method in differences else None,
+                difference_high=differences[method].high if method in differences else None,
             )
             for method, numbers in scores.methods.items()
         ),
@@ -173,6 +187,8 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
         films_scored=None if scores is None else scores.films_scored,
         border_band=None if scores is None else scores.border_band,
         border_warning=None if scores is None else scores.border_warning,
+        random_grid=None if baseline is None else baseline.random_grid,
+        difference_confidence=None if baseline is None else baseline.confidence,
         comparison_src=quote(paths.gradcam_comparison.relative_to(paths.root).as_posix())
         if grid and paths.gradcam_comparison.is_file()
         else None,

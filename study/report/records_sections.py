@@ -40,6 +40,9 @@ class CamScoreRow:
     mask_ratio: float | None
     mask_ratio_median: float | None
     films_with_masks: int | None
+    difference: float | None = None  # deletion AUC minus the random maps', per film (gradcam/baseline.json)
+    difference_low: float | None = None
+    difference_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class GradcamInfo:
     films_scored: int | None = None
     border_band: float | None = None
     border_warning: float | None = None
+    random_grid: int | None = None
+    difference_confidence: float | None = None
     comparison_src: str | None = None  # gradcam/comparison.png: the same films under each ablation model
     comparison_models: tuple[str, ...] = ()
     comparison_films: int = 0

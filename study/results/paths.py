@@ -147,6 +147,10 @@ class ResultsPaths:
         return self.gradcam_dir / "scores.json"
 
     @property
+    def gradcam_baseline(self) -> Path:
+        return self.gradcam_dir / "baseline.json"
+
+    @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
 

@@ -217,6 +217,26 @@ class CamScores(JsonRecord):
     methods: dict[str, MethodScores]
 
 
+@dataclass(frozen=True)
+class MapDifference(JsonRecord):
+    """One method's mean per-film deletion AUC minus the random maps' on the same films, with its interval."""
+
+    mean: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class CamBaseline(JsonRecord):
+    """gradcam/baseline.json: each method's paired comparison with random maps on the layer's own grid (a file
+    of its own, so a report of an older study, which lacks it, still renders)."""
+
+    random_grid: int
+    confidence: float
+    resamples: int
+    differences: dict[str, MapDifference]
+
+
 def read_manifest(manifest_path: Path) -> Manifest | None:
     """The manifest, or None when the study has not started."""
     return Manifest.read(manifest_path) if manifest_path.exists() else None
