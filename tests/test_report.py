@@ -23,7 +23,7 @@ from report_fixture import (
     write_fixture,
 )
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from study.report.info import ReportInputError, load_report_data, missing_sentence
 from study.report.records import ReportData, RunInfo
@@ -422,3 +422,27 @@ def test_a_study_without_the_random_baseline_file_still_renders(tmp_path: Path) 
     paths.gradcam_baseline.unlink()  # written by studies of an earlier version
     html = write_report(paths.root).read_text(encoding="utf-8")
     assert "0.213" in html and "Map minus random" not in html
+
+
+def test_the_headline_says_how_optimistic_it_is(tmp_path: Path) -> None:
+    paths = write_fixture(tmp_path / "results")
+    rows = read_csv(paths.predictions_csv)
+    rng = np.random.default_rng(0)
+    val = [
+        {"split": "val", "path": f"val/{i}.jpeg", "label": i % 2, "prob": round(float(rng.random()), 2)}
+        for i in range(40)
+    ]
+    write_csv(paths.predictions_csv, ("split", "path", "label", "prob"), [r for r in rows if r["split"] != "val"] + val)
+    best = load_report_data(paths.root).best
+    expected = roc_auc_score([row["label"] for row in val], [row["prob"] for row in val])  # ties among 0.01 steps
+    assert best is not None and best.n_val == 40 and np.isclose(best.val_auc_exact, expected)
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert f"exactly {expected:.3f} on the 40 validation films" in html and "This figure is optimistic" in html
+    assert "(the ablation's best variant, 3 seeds): test AUC 0.934 [0.901, 0.967]" in html
+
+
+def test_without_the_ablation_the_headline_says_the_retraining_is_to_come(tmp_path: Path) -> None:
+    paths = write_fixture(tmp_path / "results")
+    paths.ablation_summary.unlink()
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert "These are one training run" in html and "(not run yet)" in html

@@ -44,10 +44,47 @@ REFERENCES: tuple[Reference, ...] = (
 
 
 def get_best_config(paths: ResultsPaths) -> BestConfig | None:
+    """The selected trial, with its validation AUC recomputed exactly once evaluate has scored the validation
+    films (the search ranks trials by Keras's 200-bucket approximation)."""
     if not paths.best_hyperparameters.exists():
         return None
     best = BestTrial.read(paths.best_hyperparameters)
-    return BestConfig(trial_id=best.trial_id, values=tuple(sorted(best.values.items())), val_auc=best.val_auc)
+    val = (
+        [row for row in read_csv(paths.predictions_csv) if row.get("split") == "val"]
+        if paths.predictions_csv.exists()
+        else []
+    )
+    labels = np.array([int(float(row["label"])) for row in val], dtype=np.int64)
+    exact = (
+        roc_curve(labels, np.array([float(row["prob"]) for row in val]))[2] if 0 < labels.sum() < labels.size else None
+    )
+    completed = (
+        sum(row.get("status") == "COMPLETED" for row in read_csv(paths.trials_csv))
+        if paths.trials_csv.exists()
+        else None
+    )
+    return BestConfig(
+        trial_id=best.trial_id,
+        values=tuple(sorted(best.values.items())),
+        val_auc=best.val_auc,
+        val_auc_exact=exact,
+        n_val=len(val) or None,
+        trials_completed=completed,
+    )
+
+
+def _retrained_best(paths: ResultsPaths) -> tuple[Metric | None, int | None]:
+    """The ablation's best variant's test AUC over its seeds (mean, t interval): the headline is one training
+    run, selected among many, and this is the check against the winner's curse."""
+    if not paths.ablation_summary.exists():
+        return None, None
+    for row in read_csv(paths.ablation_summary):
+        if row.get("variant") == "best" and row.get("metric") == "test_auc" and as_float(row.get("mean")) is not None:
+            metric = Metric(
+                "auc", "AUC", as_float(row["mean"]), as_float(row.get("ci_low")), as_float(row.get("ci_high"))
+            )
+            return metric, int(float(row["n"]))
+    return None, None
 
 
 def get_threshold_info(paths: ResultsPaths) -> Threshold | None:
@@ -60,6 +97,7 @@ def get_test_info(paths: ResultsPaths) -> TestInfo | None:
         return None
     found = TestMetrics.read(paths.test_metrics)
     metrics = found.metrics
+    retrained, seeds = _retrained_best(paths)
     return TestInfo(
         n=found.n,
         n_positive=found.n_positive,
@@ -79,6 +117,8 @@ def get_test_info(paths: ResultsPaths) -> TestInfo | None:
             if key in metrics
         ),
         confusion=found.confusion_matrix,
+        retrained_auc=retrained,
+        retrained_seeds=seeds,
     )
 
 

@@ -132,7 +132,10 @@ class BestConfig:
 
     trial_id: str
     values: tuple[tuple[str, HpValue], ...]
-    val_auc: float | None
+    val_auc: float | None  # Keras's 200-bucket AUC at the trial's best epoch, as the search ranked it
+    val_auc_exact: float | None = None  # the same model's exact AUC on the validation films (best/predictions.csv)
+    n_val: int | None = None
+    trials_completed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ class TestInfo:
     bootstrap_resamples: int | None
     metrics: tuple[Metric, ...]
     confusion: ConfusionCounts | None
+    retrained_auc: Metric | None = None  # the ablation's best variant: the same configuration retrained per seed
+    retrained_seeds: int | None = None
 
 
 @dataclass(frozen=True)
