@@ -32,7 +32,6 @@ from study.results import (
     DataSummary,
     Estimate,
     Manifest,
-    MapDifference,
     MethodScores,
     PlanBracket,
     PlanRound,
@@ -321,5 +320,5 @@ def _write_gradcam(paths: ResultsPaths, tag: str) -> None:
         border_band=0.08, border_warning=0.5,
         methods={"gradcam": scores, "gradcam++": replace(scores, deletion_auc_mean=0.25)},
     ).write(paths.gradcam_scores)  # fmt: skip
-    differences = {"gradcam": MapDifference(-0.189, -0.231, -0.147), "gradcam++": MapDifference(-0.152, -0.2, 0.01)}
+    differences = {"gradcam": Estimate(-0.189, -0.231, -0.147), "gradcam++": Estimate(-0.152, -0.2, 0.01)}
     CamBaseline(random_grid=7, confidence=0.95, resamples=500, differences=differences).write(paths.gradcam_baseline)

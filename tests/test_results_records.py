@@ -21,7 +21,6 @@ from study.results import (
     Estimate,
     JsonRecord,
     Manifest,
-    MapDifference,
     MethodScores,
     PlanBracket,
     PlanRound,
@@ -73,7 +72,7 @@ RECORDS: dict[str, JsonRecord] = {
     ),
     "ablation plan": AblationPlan(2, ("dropout",), 3, ("best", "dropout=0"), ("best-s1", "best-s2"), (), None, 60.0),
     "Grad-CAM scores": CamScores("out_relu", 150, "the predicted class", 0.08, 0.5, {"gradcam": SCORES}),
-    "Grad-CAM baseline": CamBaseline(7, 0.95, 2000, {"gradcam": MapDifference(-0.12, -0.18, -0.05)}),
+    "Grad-CAM baseline": CamBaseline(7, 0.95, 2000, {"gradcam": Estimate(-0.12, -0.18, -0.05)}),
 }
 
 

@@ -148,8 +148,9 @@ def _finish(folder: Path, outputs: dict[int, np.ndarray]) -> None:
         os.replace(folder / f".res{size}.npy.tmp", folder / f"res{size}.npy")
 
 
-def _open_and_fit(path: str, resolutions: Sequence[int], aspect: str) -> tuple[OpenedFilm, list[np.ndarray]] | str:
-    """One film at every resolution, or the reason it was rejected (runs in a worker thread: PIL releases the GIL)."""
+def open_and_fit(path: str, resolutions: Sequence[int], aspect: str) -> tuple[OpenedFilm, list[np.ndarray]] | str:
+    """One film at every resolution, or the reason it was rejected (runs in a worker thread: PIL releases the GIL).
+    predict.py decodes new films through it too, so they get exactly the pixels training films got."""
     try:
         film = open_film(Path(path), max(resolutions))
     except FilmRejected as rejection:
@@ -164,7 +165,7 @@ def _decode_all(
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for start in track(range(0, len(paths), DECODE_CHUNK), f"decoding {what}", unit="chunk"):
             chunk = paths[start : start + DECODE_CHUNK]
-            for offset, result in enumerate(pool.map(_open_and_fit, chunk, repeat(resolutions), repeat(aspect))):
+            for offset, result in enumerate(pool.map(open_and_fit, chunk, repeat(resolutions), repeat(aspect))):
                 yield start + offset, chunk[offset], result
 
 

@@ -28,7 +28,7 @@ from study.explain.scores import (
     paired_difference,
     random_maps,
 )
-from study.results import CamBaseline, CamScores, MapDifference, MethodScores, ResultsPaths, Threshold, read_csv
+from study.results import CamBaseline, CamScores, Estimate, MethodScores, ResultsPaths, Threshold, read_csv
 from study.results.vocab import POSITIVE_CATEGORIES
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _compare_with_random(
             numbers["deletion_auc"], random_deletion, patients, cfg.evaluate.bootstrap_resamples,
             cfg.evaluate.confidence, cfg.evaluate.seed,
         )  # fmt: skip
-        differences[method] = MapDifference(mean, low, high)
+        differences[method] = Estimate(mean, low, high)
         logger.info("%s: deletion AUC minus random maps' %.3f [%.3f, %.3f]", method, mean, low, high)
     CamBaseline(layer_grid, cfg.evaluate.confidence, cfg.evaluate.bootstrap_resamples, differences).write(
         paths.gradcam_baseline

@@ -217,9 +217,9 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
                 mask_ratio=as_float(numbers.mask_ratio_mean),
                 mask_ratio_median=as_float(numbers.mask_ratio_median),
                 films_with_masks=numbers.films_with_masks,
-                difference=differences[method].mean if method in differences else None,
-                difference_low=differences[method].low if method in differences else None,
-                difference_high=differences[method].high if method in differences else None,
+                difference=differences[method].value if method in differences else None,
+                difference_low=differences[method].ci_low if method in differences else None,
+                difference_high=differences[method].ci_high if method in differences else None,
             )
             for method, numbers in scores.methods.items()
         ),

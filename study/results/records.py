@@ -218,15 +218,6 @@ class CamScores(JsonRecord):
 
 
 @dataclass(frozen=True)
-class MapDifference(JsonRecord):
-    """One method's mean per-film deletion AUC minus the random maps' on the same films, with its interval."""
-
-    mean: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
 class CamBaseline(JsonRecord):
     """gradcam/baseline.json: each method's paired comparison with random maps on the layer's own grid (a file
     of its own, so a report of an older study, which lacks it, still renders)."""
@@ -234,7 +225,7 @@ class CamBaseline(JsonRecord):
     random_grid: int
     confidence: float
     resamples: int
-    differences: dict[str, MapDifference]
+    differences: dict[str, Estimate]  # per method: mean per-film deletion AUC minus the random maps', with its interval
 
 
 def read_manifest(manifest_path: Path) -> Manifest | None:

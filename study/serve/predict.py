@@ -16,11 +16,10 @@ import keras
 import numpy as np
 
 from study.config import config_from_json
-from study.data.cache import fit_square
+from study.data.cache import open_and_fit
 from study.data.discover import IGNORED_FOLDERS
-from study.data.validate import FilmRejected, open_film
 from study.errors import UserInputError
-from study.evaluate.stage import load_best_model
+from study.evaluate.stage import load_best_model, predict
 from study.explain.gallery import overlay
 from study.explain.gradcam import GradCam
 from study.results import ResultsPaths, Threshold
@@ -38,7 +37,7 @@ class Servable:
 
     model: keras.Model
     resolution: int
-    decode_side: int  # the data stage decoded JPEGs at the draft scale covering the largest searched size
+    decoded_sizes: tuple[int, ...]  # every searched size: the data stage's JPEG draft scale depends on the largest
     aspect: str
     threshold: float
     gradcam_layer: str
@@ -73,7 +72,7 @@ def load_servable(results_dir: Path) -> Servable:
     return Servable(
         model=model,
         resolution=resolution,
-        decode_side=max(cfg.space.resolutions),
+        decoded_sizes=tuple(cfg.space.resolutions),
         aspect=cfg.data.aspect,
         threshold=Threshold.read(paths.threshold).threshold,
         gradcam_layer=cfg.gradcam.layer,
@@ -99,14 +98,11 @@ def list_inputs(targets: Sequence[Path]) -> list[Path]:
 
 
 def _decoded(files: Sequence[Path], servable: Servable) -> Iterator[tuple[Path, np.ndarray | str]]:
-    """Each file as the model's uint8 square, or the reason it cannot be read."""
+    """Each file as the model's uint8 square, decoded as the data stage decodes, or the reason it cannot be read."""
+    size_index = servable.decoded_sizes.index(servable.resolution)
     for path in files:
-        try:
-            film = open_film(path, servable.decode_side)
-        except FilmRejected as rejection:
-            yield path, str(rejection)
-            continue
-        yield path, np.asarray(fit_square(film.image, servable.resolution, servable.aspect))
+        result = open_and_fit(str(path), servable.decoded_sizes, servable.aspect)
+        yield path, result if isinstance(result, str) else result[1][size_index]
 
 
 def predict_files(
@@ -127,7 +123,7 @@ def predict_files(
     if not kept:
         return [], skipped
     films = np.stack(squares)[..., None]
-    probs = servable.model.predict(films, batch_size=BATCH, verbose=0).ravel().astype(float)
+    probs = predict(servable.model, films, BATCH).astype(float)
     positive = probs >= servable.threshold
     predictions = [
         Prediction(str(path), float(prob), CLASS_NAMES[int(flag)], MODEL_NAME)
