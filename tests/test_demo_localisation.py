@@ -33,4 +33,4 @@ def test_demo_model_learns_and_its_maps_sit_on_the_lesions(tmp_path: Path, seed:
     assert gradcam["films_with_masks"] >= 100
     assert gradcam["mask_ratio_mean"] >= 2.0 and gradcam["mask_ratio_median"] >= 2.0, gradcam
     difference = json.loads((tmp_path / "results" / "gradcam" / "baseline.json").read_text())["differences"]["gradcam"]
-    assert difference["high"] < 0, f"the maps beat random maps, paired per film: {difference}"
+    assert difference["ci_high"] < 0, f"the maps beat random maps, paired per film: {difference}"

@@ -103,9 +103,9 @@ def test_gallery_and_report_show_the_results(smoke: SmokeRun) -> None:
     assert baseline.random_grid == 8, "random maps on block_6_expand_relu's grid at 64 px, not a fixed 7x7"
     assert set(baseline.differences) == set(scores["methods"])
     for method, difference in baseline.differences.items():
-        assert difference.low <= difference.mean <= difference.high, method
+        assert difference.ci_low <= difference.value <= difference.ci_high, method
         per_method = scores["methods"][method]
-        assert np.isclose(difference.mean, per_method["deletion_auc_mean"] - per_method["random_deletion_auc_mean"])
+        assert np.isclose(difference.value, per_method["deletion_auc_mean"] - per_method["random_deletion_auc_mean"])
     html = paths.report.read_text()
     best = json.loads(paths.best_hyperparameters.read_text())
     assert f"Trial <code>{best['trial_id']}</code>, validation AUC" in html, "the summary names the selected trial"
