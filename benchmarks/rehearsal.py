@@ -1,8 +1,9 @@
 """A full-size rehearsal of the night, on this machine's CPU.
 
 1. Writes a stand-in for Kaggle's chest_xray/ folder at full size: 5,856 films with the real counts per split
-   and class, Kaggle's file names with several films per patient (person numbers restart in test/), sides of
-   900-2,400 px, about 5% RGB JPEGs.
+   and class, Kaggle's file names with several films per patient (person numbers restart in test/: under the
+   default data.test_patient_ids = "shared", the train films of test's numbers leave training, the cost of that
+   default if Kaggle's numbering does restart), sides of 900-2,400 px, about 5% RGB JPEGs.
 2. Times the data stage on it (run_study.py --prepare-only) and reports its peak resident memory and the
    decode cache's size.
 3. Runs the whole study at the real shape (the overnight config: MobileNetV2 alpha 1.0 at 160-224 px) under a

@@ -222,6 +222,7 @@ def test_a_started_study_refuses_another_config_and_accepts_a_new_budget(tmp_pat
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and str(results / "config.json") in lines[0] and "different config" in lines[0]
+    assert "data.split_seed = 0, now 7" in lines[0] and "--set data.split_seed=0" in lines[0], lines[0]
     assert {path: path.read_bytes() for path in kept} == kept  # nothing of the started study was rewritten
     assert prepare_only("budget.time=1h", "ablation.seeds=3").returncode == 0
 

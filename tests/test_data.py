@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.config import builtin_config_path, load_config
+from study.config import builtin_config_path, config_from_json, load_config
 from study.data import cache as cache_module
 from study.data.cache import decoded_arrays, fit_square, square_to_original
 from study.data.discover import FilmRecord, find_split_root, list_films, patient_id_from_name
@@ -19,6 +21,8 @@ from study.data.relocate import follow_moved_data
 from study.data.split import assign_splits
 from study.data.synthetic import write_demo_dataset
 from study.errors import DataLayoutError, UserInputError
+from study.report.info import load_report_data
+from study.report.render import render_html
 from study.results import ResultsPaths, read_csv
 
 
@@ -67,6 +71,68 @@ def test_discovery_accepts_both_roots_and_skips_dotfiles(tmp_path: Path) -> None
         "test/IM-0001",
         "test/person1",
     }
+
+
+_SHARED_LAYOUT = {
+    ("train", "NORMAL"): ["IM-0001-0001.jpeg", "IM-0001-0002.jpeg", "IM-0003-0001.jpeg", "IM-0004-0001.jpeg",
+                          "NORMAL2-IM-0005-0001.jpeg"],
+    ("train", "PNEUMONIA"): ["person1_bacteria_1.jpeg", "person1_bacteria_2.jpeg", "person2_virus_3.jpeg",
+                             "person5_virus_9.jpeg", "person6_bacteria_1.jpeg", "scan.jpeg"],
+    ("val", "NORMAL"): ["IM-0007-0001.jpeg"], ("val", "PNEUMONIA"): ["person10_virus_1.jpeg"],
+    ("test", "NORMAL"): ["IM-0001-0003.jpeg", "NORMAL2-IM-0005-0002.jpeg", "IM-0100-0001.jpeg"],
+    ("test", "PNEUMONIA"): ["person1_virus_6.jpeg", "person10_bacteria_2.jpeg", "person100_bacteria_1.jpeg",
+                            "scan.jpeg"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("reading", ["shared", "separate"])
+def test_patient_ids_that_test_shares_with_train_are_counted_and_kept_out_when_shared(
+    tmp_path: Path, reading: str
+) -> None:
+    """Whether test/ numbers its children afresh is not settled by Kaggle's names: the count is shown either
+    way, and under "shared" no child is both trained on and tested on."""
+    _write_layout(tmp_path, _SHARED_LAYOUT)
+    key_pattern = re.compile(r"^(person\d+)_|^((?:NORMAL2-)?IM-\d+)-")
+
+    def key(name: str) -> str | None:
+        match = key_pattern.match(name)
+        return (match.group(1) or match.group(2)) if match else None
+
+    test_keys = {key(name) for (split, _), names in _SHARED_LAYOUT.items() if split == "test" for name in names}
+    pool_names = [(split, label, name) for (split, label), names in _SHARED_LAYOUT.items() if split != "test"
+                  for name in names]  # fmt: skip
+    shared = (test_keys - {None}) & {key(name) for _, _, name in pool_names}
+    shared_pool_paths = {
+        str(tmp_path / "chest_xray" / split / label / name) for split, label, name in pool_names if key(name) in shared
+    }
+    assert shared == {"IM-0001", "NORMAL2-IM-0005", "person1", "person10"}  # the fixture holds what it should
+
+    cfg = load_config(builtin_config_path("smoke"), [f"data.test_patient_ids={reading}"])
+    paths = ResultsPaths(tmp_path / "results")
+    summary = prepare_data(tmp_path, cfg, tmp_path / "cache", paths)
+    assert summary.test_patient_ids == reading
+    assert summary.shared_test_ids == len(shared) and set(summary.shared_test_id_examples) <= shared
+    assert summary.shared_id_pool_films == len(shared_pool_paths)
+    in_split = {row["path"] for row in read_csv(paths.split_csv)}
+    skipped = {row["path"]: row["reason"] for row in read_csv(paths.skipped_csv)}
+    if reading == "shared":
+        assert not shared_pool_paths & in_split
+        assert all(skipped[path].startswith("shared patient") for path in shared_pool_paths)
+    else:
+        assert shared_pool_paths <= in_split and not shared_pool_paths & set(skipped)
+    html = render_html(load_report_data(paths.root), {})
+    sentence = html[html.index('id="test-patients"') :].split("</p>")[0]
+    assert f'id="shared-test-ids">{len(shared)}<' in sentence and reading in sentence
+
+
+def test_a_config_saved_before_test_patient_ids_reads_as_the_study_it_was(tmp_path: Path) -> None:
+    """Such a study read test ids as other children; it resumes as that study, not silently as another."""
+    cfg = load_config(builtin_config_path("smoke"))
+    saved = cfg.to_dict()
+    del saved["data"]["test_patient_ids"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    assert config_from_json(path.read_text(), path).data.test_patient_ids == "separate"
 
 
 def test_wrong_layout_names_the_path(tmp_path: Path) -> None:

@@ -111,12 +111,20 @@ def config_to_json(cfg: StudyConfig) -> str:
     return json.dumps(cfg.to_dict(), indent=2) + "\n"
 
 
+# Keys added after studies were saved, each with the value that reproduces what the tool did before it: a study
+# saved without the key reads as the study it was (and resumes only with that value).
+ADDED_KEYS: dict[tuple[str, str], Any] = {("data", "test_patient_ids"): "separate"}
+
+
 def config_from_json(text: str, source: Path) -> StudyConfig:
     """A saved config.json, through the same checks as a config file (a file it names must still exist)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{source}: not valid JSON ({error})") from error
+    for (section, key), value in ADDED_KEYS.items():
+        if isinstance(raw.get(section), dict) and key not in raw[section]:
+            raw[section] = {**raw[section], key: value}
     return _build_config(raw, str(raw.get("name", source.stem)))
 
 

@@ -17,6 +17,7 @@ from study.results.vocab import (
     CLASS_WEIGHTINGS,
     FACTORS,
     PRECISIONS,
+    TEST_PATIENT_IDS,
     THRESHOLD_RULES,
     XLA_MODES,
 )
@@ -29,10 +30,12 @@ class DataConfig:
     val_fraction: float
     split_seed: int
     aspect: str
+    test_patient_ids: str
 
     def __post_init__(self) -> None:
         _require(0.05 <= self.val_fraction <= 0.5, "data.val_fraction", "a share between 0.05 and 0.5")
         _require(self.aspect in ASPECT_MODES, "data.aspect", f"one of {ASPECT_MODES}")
+        _require(self.test_patient_ids in TEST_PATIENT_IDS, "data.test_patient_ids", f"one of {TEST_PATIENT_IDS}")
 
 
 @dataclass(frozen=True)

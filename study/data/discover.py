@@ -1,7 +1,8 @@
 """Find the Kaggle layout under a --data path and list its films with labels and patient ids.
 
-Patient ids come from the file names (DATASET.md) and are keyed by the source folder, because person
-numbers restart in the test folder: `person1_bacteria_1.jpeg` in train and in test are different children.
+Patient ids come from the file names and are keyed by the source folder: train/ and val/ share one
+namespace (val was carved out of train), test/ has its own. Whether test's numbers name other children than
+train's is not settled by the names, so the data stage counts the ids both use (`data.test_patient_ids`).
 """
 
 from __future__ import annotations
@@ -31,15 +32,21 @@ class FilmRecord:
     patient_id: str
 
 
+def patient_key_from_name(file_name: str) -> str | None:
+    """`person12_virus_3.jpeg` -> `person12`, `IM-0115-0001.jpeg` -> `IM-0115`; None when the name carries none."""
+    stem = Path(file_name).stem
+    match = _PNEUMONIA_PATTERN.match(stem) or _NORMAL_PATTERN.match(stem)
+    return match.group(1) if match else None
+
+
 def patient_id_from_name(file_name: str, source_split: str) -> str | None:
     """`person12_virus_3.jpeg` -> `train/person12`; None when the name carries no patient.
 
     Kaggle's val/ folder was carved out of the training set, so val and train share one namespace;
-    person numbers restart only in test/, which keeps its own."""
-    stem = Path(file_name).stem
-    match = _PNEUMONIA_PATTERN.match(stem) or _NORMAL_PATTERN.match(stem)
+    test/ keeps its own, and the data stage decides what an id both namespaces use means."""
+    key = patient_key_from_name(file_name)
     namespace = "test" if source_split == "test" else "train"
-    return f"{namespace}/{match.group(1)}" if match else None
+    return f"{namespace}/{key}" if key is not None else None
 
 
 SEARCH_DEPTH = 3

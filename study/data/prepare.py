@@ -17,6 +17,7 @@ from typing import Any
 from study.config import StudyConfig
 from study.data.cache import FilmEntry, decoded_arrays
 from study.data.discover import FilmRecord, find_split_root, list_films
+from study.data.overlap import find_overlap, keep_out_shared_patients
 from study.data.split import SplitRecord, assign_splits
 from study.errors import DataLayoutError
 from study.results import SKIPPED_COLUMNS, SPLIT_COLUMNS, DataSummary, ResultsPaths, write_csv
@@ -90,6 +91,10 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     skipped = [{"path": path, "reason": reason} for path, reason in (*listing.unreadable, *decoded.failures)]
     films, duplicates, leaked = _drop_duplicates([f for f in listing.films if str(f.path) in entries], entries)
     skipped += duplicates
+    overlap = find_overlap(films)
+    if cfg.data.test_patient_ids == "shared":
+        films, shared_patient_films = keep_out_shared_patients(films, overlap)
+        skipped += shared_patient_films
     write_csv(paths.skipped_csv, SKIPPED_COLUMNS, skipped)
     _require_classes(films, split_root, paths.skipped_csv)
     sha1s = [entries[str(film.path)].sha1 for film in films]
@@ -109,6 +114,10 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         duplicates_removed=len(duplicates),
         test_leakage_duplicates=leaked,
         files_without_patient_id=listing.without_patient,
+        test_patient_ids=cfg.data.test_patient_ids,
+        shared_test_ids=len(overlap.shared_keys),
+        shared_test_id_examples=overlap.examples,
+        shared_id_pool_films=overlap.pool_films,
         val_fraction=cfg.data.val_fraction,
         val_share=sum(r.split == "val" for r in records) / max(sum(r.split != "test" for r in records), 1),
         seed=cfg.data.split_seed,
@@ -131,5 +140,13 @@ def _log_summary(summary: DataSummary, paths: ResultsPaths) -> None:
         summary.skipped, summary.skipped_by_reason or "", summary.duplicates_removed,
         summary.test_leakage_duplicates, paths.skipped_csv,
     )  # fmt: skip
+    if summary.shared_test_ids:
+        shared = summary.test_patient_ids == "shared"
+        fate = "kept out of training" if shared else "kept (test/ assumed to number afresh)"
+        logger.warning(
+            "%d test patient ids also occur in train+val (e.g. %s); their %s train/val films are %s "
+            "(data.test_patient_ids)",
+            summary.shared_test_ids, ", ".join(summary.shared_test_id_examples), summary.shared_id_pool_films, fate,
+        )  # fmt: skip
     if summary.files_without_patient_id:
         logger.info("%d file names carry no patient id: each is its own patient", summary.files_without_patient_id)

@@ -3,6 +3,7 @@ continues only the same study."""
 
 from __future__ import annotations
 
+import json
 import platform
 import re
 import subprocess
@@ -48,10 +49,13 @@ def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, ma
     mix."""
     if paths.config.exists():
         saved = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
-        if replace(saved, budget=cfg.budget, ablation=cfg.ablation) != cfg:
+        differing = _differing_keys(replace(saved, budget=cfg.budget, ablation=cfg.ablation), cfg)
+        if differing:
+            key, was, now = differing[0]
             raise UserInputError(
-                f"--results {paths.root}: holds a study with a different config ({paths.config}); "
-                "use a new --results folder, or rerun with the same config"
+                f"--results {paths.root}: holds a study with a different config ({paths.config}: {key} = {was!r}, "
+                f"now {now!r}; {len(differing)} key(s) differ); use a new --results folder, or rerun with the "
+                f"same config (--set {key}={was if isinstance(was, str) else json.dumps(was)})"
             )
     synthetic = {source == SYNTHETIC_SOURCE for source in (manifest.data_source, data_source)}
     if "data" in manifest.stages_done and manifest.data_source is not None and len(synthetic) == 2:
@@ -59,6 +63,23 @@ def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, ma
             f"--results {paths.root}: holds a study of {manifest.data_source}, not {data_source}; "
             "use a new --results folder"
         )
+
+
+def _differing_keys(saved: StudyConfig, current: StudyConfig) -> list[tuple[str, object, object]]:
+    """(section.key, saved value, current value) for every key whose value differs, in config order."""
+    before, after = saved.to_dict(), current.to_dict()
+    differing = []
+    for section, values in after.items():
+        if not isinstance(values, dict):
+            if values != before.get(section):
+                differing.append((section, before.get(section), values))
+            continue
+        differing += [
+            (f"{section}.{key}", before[section].get(key), value)
+            for key, value in values.items()
+            if value != before[section].get(key)
+        ]
+    return differing
 
 
 def untested_versions(found: dict[str, str]) -> list[str]:

@@ -78,6 +78,12 @@ class DataSummary(JsonRecord):
     val_share: float
     seed: int
     data_root: str
+    # A patient id in both test/ and train+val: the same child ("shared": its train/val films left the pool) or
+    # another ("separate"). Studies from before the check were all "separate" and counted nothing (None).
+    test_patient_ids: str = "separate"
+    shared_test_ids: int | None = None
+    shared_test_id_examples: tuple[str, ...] = ()
+    shared_id_pool_films: int | None = None  # train/val films carrying a shared id
 
 
 @dataclass(frozen=True)

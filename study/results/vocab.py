@@ -18,6 +18,9 @@ HP_NAMES: tuple[str, ...] = (*FACTORS, "learning_rate")
 
 CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "balanced", "sqrt")
 ASPECT_MODES: tuple[str, ...] = ("squash", "pad", "crop")
+# What a patient id found in both test/ and train+val means: the same child (its train/val films leave the
+# pool, as copies of test films do) or another child, because test/ numbers its patients afresh.
+TEST_PATIENT_IDS: tuple[str, ...] = ("shared", "separate")
 THRESHOLD_RULES: tuple[str, ...] = ("youden", "f1", "fixed")
 PRECISIONS: tuple[str, ...] = ("auto", "mixed_float16", "float32")
 XLA_MODES: tuple[str, ...] = ("auto", "on", "off")
