@@ -19,7 +19,6 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from study.ablation.stats import delong_test
 from study.results import read_csv
 from tests.conftest import SmokeRun, smoke_command
 from tests.drive_loss import LOST_SECONDS, snapshot_content, what_drive_kept
@@ -69,13 +68,10 @@ def test_smoke_ablation_tables_trace_to_runs_csv(smoke: SmokeRun) -> None:
             ci = re.findall(r"[+-]\d\.\d{3}", row["d_" + metric])[1:]
             excludes_zero = len(ci) == 2 and (float(ci[0]) > 0 or float(ci[1]) < 0)
             assert ("*" in row["d_" + metric]) == excludes_zero
-        averaged = {}
-        for variant, members in (("variant", own), ("best", best_runs)):
-            tables = [read_csv(paths.ablation_predictions(run["run_id"])) for run in members]
-            tests = [[r for r in rows if r["split"] == "test"] for rows in tables]
-            labels = np.array([int(r["label"]) for r in tests[0]])
-            averaged[variant] = np.mean([[float(r["prob"]) for r in rows] for rows in tests], axis=0)
-        assert ("†" in row["d_test_auc"]) == (delong_test(labels, averaged["variant"], averaged["best"]).p < 0.05)
+        summary = next(r for r in read_csv(paths.ablation_summary)
+                       if r["variant"] == row["variant"] and r["metric"] == "test_auc")  # fmt: skip
+        low, high = float(summary["patient_boot_low"]), float(summary["patient_boot_high"])
+        assert ("†" in row["d_test_auc"]) == (low > 0 or high < 0)
 
 
 @pytest.mark.xdist_group("smoke")
@@ -95,7 +91,8 @@ def test_smoke_ablation_latex_and_caption(smoke: SmokeRun) -> None:
     caption = read_csv(smoke.paths.ablation_table("csv"))[0]["caption"]
     test_films = json.loads(smoke.paths.data_summary.read_text())["counts"]["test"]
     for fact in ("2 seeds", "for 2 epochs", f"test set ({sum(test_films.values())} films", "scored once",
-                 "Youden's J on its own validation predictions", "Student t", "paired by seed", "DeLong"):  # fmt: skip
+                 "Youden's J on its own validation predictions", "Student t", "paired by seed",
+                 "test set's patients are resampled", "learning rate"):  # fmt: skip
         assert fact in caption, fact
     markdown = smoke.paths.ablation_table("md").read_text()
     assert markdown.count("\n| ") == 3 and "Best configuration" in markdown  # header + 2 variants

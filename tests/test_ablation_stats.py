@@ -1,24 +1,17 @@
-"""The ablation statistics against hand-computed cases and pROC's published DeLong results."""
+"""The ablation statistics against hand-computed cases and a brute-force patient bootstrap."""
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
-import pytest
+from sklearn.metrics import roc_auc_score
 
-from study.ablation.stats import delong_test, paired_delta, seed_interval
-
-ASAH = Path(__file__).parent / "data" / "asah.csv"
-
-
-def _asah() -> dict[str, np.ndarray]:
-    """pROC's aSAH data (Turck et al. 2010; 113 patients, outcome 1 = Poor), as bundled with R's pROC."""
-    with ASAH.open() as handle:
-        rows = list(csv.DictReader(handle))
-    return {column: np.array([float(row[column]) for row in rows]) for column in rows[0]}
+from study.ablation.stats import paired_delta, seed_interval
+from study.ablation.tables import summarise
+from study.config import builtin_config_path, load_config
+from study.results import ABLATION_RUN_COLUMNS, PREDICTION_COLUMNS, SPLIT_COLUMNS, ResultsPaths, write_csv
 
 
 def test_seed_interval_is_the_t_interval_by_hand() -> None:
@@ -55,43 +48,52 @@ def test_paired_delta_without_spread_claims_no_interval() -> None:
     assert math.isclose(delta.mean, -0.15) and math.isnan(delta.low) and math.isnan(delta.p)
 
 
-@pytest.mark.parametrize(
-    ("first", "second", "z", "p"),
-    [
-        # pROC tests/testthat/test-roc.test.R: roc.test(r.wfns, r.s100b), (r.wfns, r.ndka), (r.ndka, r.s100b)
-        ("wfns", "s100b", 2.20898359144091, 0.0271757822291882),
-        ("wfns", "ndka", 2.79777591868904, 0.00514557970691098),
-        ("ndka", "s100b", -1.39077002573558, 0.164295175223054),
-    ],
-)
-def test_delong_matches_proc_published_results(first: str, second: str, z: float, p: float) -> None:
-    data = _asah()
-    result = delong_test(data["outcome"], data[first], data[second])
-    assert math.isclose(result.z, z, rel_tol=1e-9) and math.isclose(result.p, p, rel_tol=1e-9)
-    reversed_order = delong_test(data["outcome"], data[second], data[first])
-    assert math.isclose(reversed_order.z, -z, rel_tol=1e-9) and math.isclose(reversed_order.p, p, rel_tol=1e-9)
+def _write_predictions(
+    paths: ResultsPaths, run_id: str, films: list[tuple[str, int, float]], order: np.ndarray
+) -> None:
+    rows = ({"split": "test", "path": films[i][0], "label": films[i][1], "prob": films[i][2]} for i in order)
+    write_csv(paths.ablation_predictions(run_id), PREDICTION_COLUMNS, rows)
 
 
-def test_delong_auc_and_variance_match_proc() -> None:
-    """AUCs printed by pROC (0.8237, 0.7314) and var/cov from its test-var.R and test-cov.R."""
-    data = _asah()
-    result = delong_test(data["outcome"], data["wfns"], data["s100b"])
-    assert round(result.auc_a, 4) == 0.8237 and round(result.auc_b, 4) == 0.7314
-    variance = 0.00146991470882363 + 0.00266868245717244 - 2 * 0.00119615567376754
-    assert math.isclose(result.se**2, variance, rel_tol=1e-9)
+def test_paired_auc_bootstrap_equals_brute_force_resampling_aligned_by_path(tmp_path: Path) -> None:
+    """Both models of a seed are scored on the same resampled patients; prediction files in different orders
+    still pair each film with itself."""
+    rng = np.random.default_rng(3)
+    cfg = load_config(builtin_config_path("smoke"), ["evaluate.bootstrap_resamples=200"])
+    paths = ResultsPaths(tmp_path)
+    patients = [f"test/person{rng.integers(0, 25)}" for _ in range(60)]
+    labels = rng.integers(0, 2, 60)
+    film_paths = [f"/d/test/f{i:02d}.jpeg" for i in range(60)]
+    write_csv(paths.split_csv, SPLIT_COLUMNS, (
+        {"path": p, "label": "PNEUMONIA" if y else "NORMAL", "patient_id": pid, "source_split": "test",
+         "split": "test", "sha1": "x"} for p, y, pid in zip(film_paths, labels, patients, strict=True)))  # fmt: skip
+    probs = {run: np.clip(labels * shift + rng.normal(0.3, 0.25, 60), 0, 1)
+             for run, shift in (("v0", 0.05), ("v1", 0.1), ("b0", 0.5), ("b1", 0.45))}  # fmt: skip
+    for run, run_probs in probs.items():
+        films = [(film_paths[i], int(labels[i]), float(run_probs[i])) for i in range(60)]
+        _write_predictions(paths, run, films, rng.permutation(60))
+    runs = [
+        {column: "" for column in ABLATION_RUN_COLUMNS} | {
+            "run_id": run, "variant": "best" if run[0] == "b" else "dropout=0.0", "factor": "dropout",
+            "level": "0.0", "seed": run[1], "status": "ok", "val_auc": "0.9",
+            "test_auc": f"{roc_auc_score(labels, probs[run]):.6f}", "test_accuracy": "0.8",
+            "test_sensitivity": f"{0.7 + 0.01 * int(run[1])}", "test_specificity": "0.8",
+        }
+        for run in ("b0", "b1", "v0", "v1")
+    ]  # fmt: skip
+    row = next(r for r in summarise(runs, paths, cfg) if r["variant"] != "best" and r["metric"] == "test_auc")
 
-
-def test_delong_of_a_curve_with_itself_is_no_difference() -> None:
-    data = _asah()
-    result = delong_test(data["outcome"], data["wfns"], data["wfns"])
-    assert result.z == 0.0 and result.p == 1.0
-
-
-def test_delong_needs_both_classes() -> None:
-    with pytest.raises(ValueError, match="both classes"):
-        delong_test(np.ones(4), np.arange(4.0), np.arange(4.0))
-
-
-def test_intervals_are_cut_to_the_metric_range() -> None:
-    interval = seed_interval([0.5, 0.9], 0.95, bounds=(0.0, 1.0))  # t(0.975, 1) = 12.7: 0.7 +- 2.54
-    assert interval.low == 0.0 and interval.high == 1.0 and math.isclose(interval.mean, 0.7)
+    unique, inverse = np.unique(np.array(patients), return_inverse=True)
+    draw_rng = np.random.default_rng(cfg.evaluate.seed)
+    differences = []
+    for _ in range(200):
+        films = [i for p in draw_rng.integers(0, unique.size, unique.size) for i in np.flatnonzero(inverse == p)]
+        if len(set(labels[films])) < 2:
+            continue
+        auc = {run: roc_auc_score(labels[films], run_probs[films]) for run, run_probs in probs.items()}
+        differences.append(np.mean([auc[f"v{seed}"] - auc[f"b{seed}"] for seed in (0, 1)]))
+    tail = (1 - cfg.evaluate.confidence) / 2 * 100
+    assert math.isclose(row["patient_boot_low"], np.percentile(differences, tail), abs_tol=1e-12)
+    assert math.isclose(row["patient_boot_high"], np.percentile(differences, 100 - tail), abs_tol=1e-12)
+    assert row["patient_boot_low"] < row["patient_boot_high"] < 0  # the variants' signal is weaker
+    assert row["mark"].endswith("†")

@@ -1,7 +1,8 @@
 """runs.csv -> summary.csv and the citable tables (Markdown, LaTeX with booktabs, CSV), caption included.
 
 Every number in a table comes from runs.csv (the seed statistics) or the runs' saved test predictions
-(DeLong's test), so a reader can recompute any cell. No Keras here: build_report.py reads these files.
+(the paired patient bootstrap of test AUC), so a reader can recompute any cell. No Keras here:
+build_report.py reads these files.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from study.ablation.plan import BEST
-from study.ablation.stats import delong_test, paired_delta, seed_interval
+from study.ablation.stats import paired_auc_difference, paired_delta, seed_interval
 from study.config import StudyConfig
 from study.results import (
     ABLATION_METRIC_LABELS,
@@ -37,7 +38,7 @@ FACTOR_LABELS = {
     "class_weighting": "class weighting",
 }
 CI_MARK = "*"
-DELONG_MARK = "†"
+BOOTSTRAP_MARK = "†"
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,24 @@ def variant_label(row: Mapping[str, str]) -> str:
     return f"{FACTOR_LABELS[row['factor']]} = {level_label(row['factor'], row['level'])}"
 
 
-def _test_probabilities(paths: ResultsPaths, run_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and the seed-averaged P(PNEUMONIA) per test film (films aligned by path)."""
-    tables = [[row for row in read_csv(paths.ablation_predictions(r)) if row["split"] == "test"] for r in run_ids]
-    order = [row["path"] for row in tables[0]]
-    probs = []
-    for table in tables:
-        by_path = {row["path"]: float(row["prob"]) for row in table}
-        probs.append([by_path[path] for path in order])
-    labels = np.array([int(row["label"]) for row in tables[0]])
-    return labels, np.mean(probs, axis=0)
+def _test_predictions(paths: ResultsPaths, run_ids: Sequence[str]) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+    """Labels, patients and each run's P(PNEUMONIA) on the test films every run scored, aligned by path
+    (a run's file order is not trusted)."""
+    by_run = [
+        {row["path"]: row for row in read_csv(paths.ablation_predictions(run_id)) if row["split"] == "test"}
+        for run_id in run_ids
+    ]
+    common = sorted(set.intersection(*(set(rows) for rows in by_run)))
+    patient_of = {row["path"]: row["patient_id"] for row in read_csv(paths.split_csv)}
+    labels = np.array([int(by_run[0][path]["label"]) for path in common])
+    probs = [np.array([float(rows[path]["prob"]) for path in common]) for rows in by_run]
+    return labels, [patient_of[path] for path in common], probs
 
 
-def summarise(runs: Sequence[Mapping[str, str]], paths: ResultsPaths, confidence: float) -> list[dict[str, Any]]:
-    """summary.csv: per variant and metric the seed interval, the paired delta to the best configuration,
-    DeLong's test for test AUC, and the mark (rule in the table caption)."""
+def summarise(runs: Sequence[Mapping[str, str]], paths: ResultsPaths, cfg: StudyConfig) -> list[dict[str, Any]]:
+    """summary.csv: per variant and metric the seed interval, the paired delta to the best configuration, the
+    paired patient bootstrap of the test-AUC difference, and the mark (rule in the table caption)."""
+    confidence = cfg.evaluate.confidence
     ok = [row for row in runs if row["status"] == "ok"]
     by_variant: dict[str, list[Mapping[str, str]]] = {}
     for row in ok:
@@ -90,11 +94,14 @@ def summarise(runs: Sequence[Mapping[str, str]], paths: ResultsPaths, confidence
     rows = []
     for variant, variant_runs in by_variant.items():
         shared = [row for row in variant_runs if row["seed"] in best_runs]
-        delong = None
+        auc_difference = None
         if variant != BEST and len(shared) >= 2:
-            labels, variant_probs = _test_probabilities(paths, [row["run_id"] for row in variant_runs])
-            _, best_probs = _test_probabilities(paths, [row["run_id"] for row in best_runs.values()])
-            delong = delong_test(labels, variant_probs, best_probs)
+            run_ids = [row["run_id"] for row in shared] + [best_runs[row["seed"]]["run_id"] for row in shared]
+            labels, patients, probs = _test_predictions(paths, run_ids)
+            auc_difference = paired_auc_difference(
+                labels, patients, probs[: len(shared)], probs[len(shared) :],
+                cfg.evaluate.bootstrap_resamples, confidence, cfg.evaluate.seed,
+            )  # fmt: skip
         for metric in ABLATION_METRICS:
             interval = seed_interval([float(row[metric]) for row in variant_runs], confidence, bounds=(0.0, 1.0))
             summary: dict[str, Any] = {
@@ -112,9 +119,13 @@ def summarise(runs: Sequence[Mapping[str, str]], paths: ResultsPaths, confidence
                 mark = CI_MARK if delta.low > 0 or delta.high < 0 else ""
                 summary.update(delta_n=delta.n, delta_mean=delta.mean, delta_ci_low=delta.low,
                                delta_ci_high=delta.high, delta_p=delta.p)  # fmt: skip
-                if metric == "test_auc" and delong is not None:
-                    summary.update(delong_z=delong.z, delong_p=delong.p)
-                    mark += DELONG_MARK if delong.p < 1 - confidence else ""
+                if metric == "test_auc" and auc_difference is not None:
+                    summary.update(
+                        patient_boot_low=auc_difference.low, patient_boot_high=auc_difference.high,
+                        patient_boot_p=auc_difference.p, patient_boot_one_class=auc_difference.one_class,
+                    )  # fmt: skip
+                    excludes_zero = auc_difference.low > 0 or auc_difference.high < 0
+                    mark += BOOTSTRAP_MARK if excludes_zero else ""
                 summary["mark"] = mark
             rows.append(summary)
     return rows
@@ -181,9 +192,13 @@ def caption(cfg: StudyConfig, paths: ResultsPaths, runs: Sequence[Mapping[str, s
         f"{test_n['PNEUMONIA']} pneumonia, {test_n['NORMAL']} normal) was scored once. Values: mean "
         f"[{confidence}% CI] over seeds (Student t, cut to the metric's range). Δ: difference to the best "
         f"configuration paired by seed [{confidence}% paired-t CI; n/a when the seeds' differences are identical]; "
-        f"{CI_MARK} the CI excludes 0. {DELONG_MARK} DeLong's test of the test AUCs "
-        f"of the seed-averaged probabilities, p < {1 - cfg.evaluate.confidence:.2g}. No correction for multiple "
-        f"comparisons; p-values in summary.csv."
+        f"{CI_MARK} the CI excludes 0. {BOOTSTRAP_MARK} the test-AUC difference, seed by seed, has a "
+        f"{confidence}% interval excluding 0 when the test set's patients are resampled "
+        f"({cfg.evaluate.bootstrap_resamples} bootstrap resamples, both models scored on the same patients); "
+        f"p-values and intervals in summary.csv. No correction for multiple comparisons. Scope: the spread of "
+        f"training seeds on one split and one test set, not of new data; every variant keeps the best "
+        f"configuration's learning rate, which was tuned jointly with its other factors (a bias against the "
+        f"variants)."
     )
 
 
@@ -209,7 +224,7 @@ LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 def latex_escape(text: str) -> str:
     escaped = "".join(LATEX_SPECIALS.get(char, char) for char in text)
-    return escaped.replace("Δ", r"$\Delta$").replace(DELONG_MARK, r"$^{\dagger}$").replace(CI_MARK, r"$^{*}$")
+    return escaped.replace("Δ", r"$\Delta$").replace(BOOTSTRAP_MARK, r"$^{\dagger}$").replace(CI_MARK, r"$^{*}$")
 
 
 def _latex_number_cell(text: str) -> str:
@@ -241,7 +256,7 @@ def _latex(rows: Sequence[TableRow], text: str) -> str:
 def write_tables(paths: ResultsPaths, cfg: StudyConfig) -> None:
     """summary.csv and ablation.md/.tex/.csv from runs.csv (and the runs' saved predictions)."""
     runs = read_csv(paths.ablation_runs)
-    summary = summarise(runs, paths, cfg.evaluate.confidence)
+    summary = summarise(runs, paths, cfg)
     write_csv(paths.ablation_summary, ABLATION_SUMMARY_COLUMNS, summary)
     rows = table_rows(summary, runs)
     if not rows:

@@ -60,8 +60,10 @@ ABLATION_SUMMARY_COLUMNS: tuple[str, ...] = (
     "delta_ci_low",
     "delta_ci_high",
     "delta_p",
-    "delong_z",
-    "delong_p",
+    "patient_boot_low",
+    "patient_boot_high",
+    "patient_boot_p",
+    "patient_boot_one_class",
     "mark",
 )
 FACTOR_EFFECT_COLUMNS: tuple[str, ...] = ("factor", "level", "epochs", "n", "mean", "ci_low", "ci_high")
