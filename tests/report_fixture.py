@@ -308,7 +308,8 @@ def _write_gradcam(paths: ResultsPaths, tag: str) -> None:
     write_csv(
         paths.gradcam_comparison_csv,
         COMPARISON_COLUMNS,
-        [{"source": f"test/img{i}.jpeg", "variant": variant, "variant_label": label + tag, "prob": 0.9}
+        [{"source": f"test/img{i}.jpeg", "variant": variant, "variant_label": label + tag, "prob": 0.9,
+          "selection": "random"}
          for variant, (label, *_rest) in ABLATION.items() for i in range(2)],
     )  # fmt: skip
     scores = MethodScores(

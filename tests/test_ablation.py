@@ -145,16 +145,22 @@ def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: Smok
 
 @pytest.mark.xdist_group("smoke")
 def test_comparison_grid_shows_the_same_films_under_each_ablation_model(smoke: SmokeRun) -> None:
-    """The grid's probabilities are those its models gave in the study: the best model's from
-    best/predictions.csv, each variant's from its first seed's saved predictions."""
+    """The grid's models are the ablation's of one seed, the retrained best configuration first (not the search's
+    checkpoint): its probabilities are those runs' saved predictions. Its films are two per class, of distinct
+    patients."""
     paths = smoke.paths
     rows = read_csv(paths.gradcam_comparison_csv)
     variant = read_csv(paths.ablation_runs)[-1]["variant"]
     assert list(dict.fromkeys(row["variant"] for row in rows)) == ["best", variant]
     films = list(dict.fromkeys(row["source"] for row in rows))
-    assert 1 <= len(films) <= 4 and len(rows) == 2 * len(films)
+    assert len(films) == 4 and len(rows) == 2 * len(films)
+    first = {row["source"]: row for row in rows if row["variant"] == "best"}
+    assert sorted(int(row["label"]) for row in first.values()) == [0, 0, 1, 1]
+    assert len({row["patient_id"] for row in first.values()}) == 4
+    assert {row["selection"] for row in rows} == {"random"} and "seed 1" in first[films[0]]["variant_label"]
     expected = {
-        "best": {r["path"]: float(r["prob"]) for r in read_csv(paths.predictions_csv) if r["split"] == "test"},
+        "best": {r["path"]: float(r["prob"]) for r in read_csv(paths.ablation_predictions("best_seed1"))
+                 if r["split"] == "test"},
         variant: {r["path"]: float(r["prob"]) for r in read_csv(paths.ablation_predictions(f"{variant}_seed1"))
                   if r["split"] == "test"},
     }  # fmt: skip

@@ -182,6 +182,7 @@ def test_gradcam_grouped_by_category(full_data: ReportData) -> None:
     assert (gradcam.total, gradcam.missing_files) == (8, 0)
     assert gradcam.comparison_src == "gradcam/comparison.png" and gradcam.comparison_films == 2
     assert gradcam.comparison_models == tuple(label for label, *_ in ABLATION.values())
+    assert gradcam.comparison_random  # the fixture's films were drawn at random, as the stage draws them
 
 
 def test_ablation_table_as_the_stage_wrote_it(full_data: ReportData) -> None:
@@ -258,6 +259,8 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
         'src="report_files/best_so_far.png"',
         'src="report_files/ablation_forest.png"',
         'src="gradcam/comparison.png"',
+        "drawn at random (half of each class",
+        "One seed is one sample",
         'src="report_files/pr.png"',
         'src="report_files/calibration.png"',
         'src="report_files/learning_curves.png"',

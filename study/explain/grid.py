@@ -1,7 +1,9 @@
-"""The comparison grid: the same test films under the best model and each ablation variant's model.
+"""The comparison grid: the same test films under each model the ablation saved, one seed for all.
 
 One column per model, one row per film, every cell explaining the film's true class with the first
-configured method, so the only thing that changes along a row is the factor the variant changed.
+configured method. The reference column is the best configuration retrained by the ablation with the same
+seed as the variants, not the search's checkpoint (which differs in seed, epochs and Hyperband history as
+well), so only the ablated factor changes along a row. The films are drawn at random, so no model chose them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from study.ablation.plan import BEST
+from study.ablation.plan import BEST, run_seeds
 from study.ablation.tables import variant_label
-from study.explain.gallery import GalleryItem, overlay
+from study.explain.gallery import overlay
 from study.explain.gradcam import GradCam, upsample
 from study.explain.scores import border_energy_share
 from study.results import COMPARISON_COLUMNS, ResultsPaths, read_csv, write_csv
@@ -36,11 +38,20 @@ class GridModel:
     path: Path
 
 
-def grid_models(paths: ResultsPaths) -> list[GridModel]:
-    """The best model, then each ablation variant with a saved model, in the table's order."""
-    if not paths.ablation_runs.exists():
+@dataclass(frozen=True)
+class GridFilm:
+    path: str
+    label: int
+    patient_id: str
+
+
+def grid_models(paths: ResultsPaths, search_seed: int) -> list[GridModel]:
+    """The ablation's retrained best configuration, then each variant, all of the ablation's first seed, in
+    the table's order; empty when the reference model is missing."""
+    if not paths.ablation_runs.exists() or not paths.ablation_model(BEST).is_file():
         return []
-    models = [GridModel(BEST, "Best configuration (search)", paths.best_model)]
+    seed = run_seeds(search_seed, 1)[0]
+    models = [GridModel(BEST, f"Best configuration (retrained, seed {seed})", paths.ablation_model(BEST))]
     seen = set()
     for row in read_csv(paths.ablation_runs):
         variant = row["variant"]
@@ -50,17 +61,26 @@ def grid_models(paths: ResultsPaths) -> list[GridModel]:
     return models
 
 
-def grid_films(items: Sequence[GalleryItem]) -> list[GalleryItem]:
-    """The best model's most confident true positives and true negatives: films every model should get."""
-    chosen = []
-    for category in ("TP", "TN"):
-        chosen += [i for i in items if i.category == category and i.selection == "confident"][:FILMS_PER_CLASS]
+def grid_films(predictions: Sequence[dict[str, str]], patients: dict[str, str], seed: int) -> list[GridFilm]:
+    """FILMS_PER_CLASS test films of each class, drawn at random (a fixed seed) from distinct patients: chosen
+    by no model, so the grid favours no column."""
+    rng = np.random.default_rng(seed)
+    chosen: list[GridFilm] = []
+    for label in (1, 0):
+        seen: set[str] = set()
+        for index in rng.permutation(len(predictions)):
+            row = predictions[index]
+            patient = patients[row["path"]]
+            if int(row["label"]) == label and patient not in seen and len(seen) < FILMS_PER_CLASS:
+                seen.add(patient)
+                chosen.append(GridFilm(row["path"], label, patient))
     return chosen
 
 
 def write_comparison_grid(
     paths: ResultsPaths,
-    items: Sequence[GalleryItem],
+    films: Sequence[GridFilm],
+    search_seed: int,
     films_at: Callable[[int, list[str]], np.ndarray],
     layer: str,
     method: str,
@@ -68,7 +88,7 @@ def write_comparison_grid(
     border_band: float,
 ) -> bool:
     """gradcam/comparison.png and comparison.csv; False (nothing written) without ablation models."""
-    models, films = grid_models(paths), grid_films(items)
+    models = grid_models(paths, search_seed)
     if len(models) < 2 or not films:
         return False
     explain = np.array([film.label == 1 for film in films])
@@ -87,7 +107,8 @@ def write_comparison_grid(
             cells.append(overlay(Path(film.path), cam, aspect, caption))
             rows.append({"source": film.path, "patient_id": film.patient_id, "label": film.label,
                          "variant": grid_model.variant, "variant_label": grid_model.label, "prob": float(prob),
-                         "method": method, "layer": layer, "border_share": float(share)})  # fmt: skip
+                         "method": method, "layer": layer, "border_share": float(share),
+                         "selection": "random"})  # fmt: skip
         columns.append(cells)
         keras.backend.clear_session()
     _assemble([m.label for m in models], columns).save(paths.gradcam_comparison)

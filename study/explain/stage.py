@@ -20,7 +20,7 @@ from study.data.synthetic import mask_path_for
 from study.evaluate.stage import load_best_model, predict
 from study.explain.gallery import choose_gallery, write_gallery
 from study.explain.gradcam import GradCam, upsample
-from study.explain.grid import write_comparison_grid
+from study.explain.grid import grid_films, write_comparison_grid
 from study.explain.scores import (
     border_energy_share,
     deletion_auc,
@@ -159,7 +159,8 @@ def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> N
     write_gallery(items, maps, item_scores, cfg.gradcam.layer, cfg.data.aspect, paths)
     write_comparison_grid(
         paths,
-        items,
+        grid_films(predictions, patients, cfg.evaluate.seed),
+        cfg.search.seed,
         lambda size, film_paths: dataset_arrays(paths, [size], cfg.data.aspect, cache_dir).take(size, film_paths),
         cfg.gradcam.layer,
         cfg.gradcam.methods[0],

@@ -234,4 +234,5 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
         else None,
         comparison_models=tuple(dict.fromkeys(row["variant_label"] for row in grid)),
         comparison_films=len({row["source"] for row in grid}),
+        comparison_random=bool(grid) and all(row.get("selection") == "random" for row in grid),
     )

@@ -84,6 +84,7 @@ GRADCAM_COLUMNS: tuple[str, ...] = (
 )
 COMPARISON_COLUMNS: tuple[str, ...] = (
     "source", "patient_id", "label", "variant", "variant_label", "prob", "method", "layer", "border_share",
+    "selection",
 )  # fmt: skip
 
 
