@@ -212,16 +212,17 @@ def _write_search(paths: ResultsPaths, tag: str, trials: tuple[tuple[str, float 
         paths.factor_effects,
         FACTOR_EFFECT_COLUMNS,
         [
-            {"factor": "augmentation", "level": f"0.0{tag}", "epochs": 3, "n": 4, "mean": 0.8, "ci_low": 0.7,
-             "ci_high": 0.9},
-            {"factor": "augmentation", "level": "1.0", "epochs": 3, "n": 1, "mean": 0.6, "ci_low": None,
-             "ci_high": None},
+            {"factor": "augmentation", "level": f"0.0{tag}", "bracket": 0, "epochs": 3, "n": 4, "mean": 0.8,
+             "ci_low": 0.7, "ci_high": 0.9, "confidence": 0.9},
+            {"factor": "augmentation", "level": "1.0", "bracket": 0, "epochs": 3, "n": 1, "mean": 0.6,
+             "ci_low": None, "ci_high": None, "confidence": 0.9},
         ],
     )  # fmt: skip
     write_csv(
         paths.importance,
         IMPORTANCE_COLUMNS,
-        [{"factor": name, "importance": share, "importance_sd": 0.05, "n_trials": 12, "method": f"forest{tag}"}
+        [{"factor": name, "importance": share, "importance_sd": 0.05, "n_trials": 12, "method": f"forest{tag}",
+          "importance_raw": share / 4, "oob_r2": 0.42}
          for name, share in (("epochs", 0.25), ("augmentation", 0.75))],
     )  # fmt: skip
 

@@ -207,8 +207,10 @@ def test_search_evidence_is_read_observational(full_data: ReportData) -> None:
         ("augmentation", "0.0", 4, 0.8, 0.7),
         ("augmentation", "1.0", 1, 0.6, None),
     ]
-    assert [name for name, _, _ in evidence.importance] == ["augmentation", "epochs"]  # largest first
+    assert [name for name, *_ in evidence.importance] == ["augmentation", "epochs"]  # largest first
     assert evidence.importance_trials == 12
+    assert evidence.round_zero and evidence.forest_explains and evidence.oob_r2 == 0.42
+    assert evidence.confidence == 0.9
 
 
 @pytest.mark.parametrize(
@@ -260,6 +262,9 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
         'src="report_files/ablation_forest.png"',
         'src="gradcam/comparison.png"',
         "drawn at random (half of each class",
+        "first-round trials of each Hyperband bracket only",
+        "90% t intervals",
+        '<strong id="oob-r2">0.42</strong>',
         "One seed is one sample",
         'src="report_files/pr.png"',
         'src="report_files/calibration.png"',

@@ -9,6 +9,7 @@ from __future__ import annotations
 from study.report.records import as_float, as_int
 from study.report.records_sections import AblationInfo, AblationRow, FactorEffect, ForestPoint, SearchEvidence
 from study.results import ABLATION_METRIC_LABELS, AblationPlan, ResultsPaths, read_csv
+from study.results.vocab import MIN_OOB_R2
 
 TABLE_FORMATS = ("md", "tex", "csv")
 FIXED_COLUMNS = ("variant", "label", "seeds", "caption")
@@ -60,16 +61,24 @@ def get_search_evidence(paths: ResultsPaths) -> SearchEvidence | None:
     """None when the search stage has not written its factor effects."""
     if not paths.factor_effects.exists():
         return None
+    rows = read_csv(paths.factor_effects)
     effects = tuple(
         FactorEffect(row["factor"], row["level"], int(row["epochs"]), int(row["n"]), as_float(row["mean"]),
-                     as_float(row["ci_low"]), as_float(row["ci_high"]))
-        for row in read_csv(paths.factor_effects)
+                     as_float(row["ci_low"]), as_float(row["ci_high"]), as_int(row.get("bracket")))
+        for row in rows
     )  # fmt: skip
     ranked = read_csv(paths.importance) if paths.importance.exists() else []
     ranked.sort(key=lambda row: -float(row["importance"]))
+    importance = tuple(
+        (row["factor"], float(row["importance"]), as_float(row["importance_sd"]), as_float(row.get("importance_raw")))
+        for row in ranked
+    )
     return SearchEvidence(
         effects=effects,
-        importance=tuple((row["factor"], float(row["importance"]), as_float(row["importance_sd"])) for row in ranked),
+        importance=importance,
         importance_trials=as_int(ranked[0]["n_trials"]) if ranked else None,
         importance_method=ranked[0]["method"] if ranked else None,
+        oob_r2=as_float(ranked[0].get("oob_r2")) if ranked else None,
+        min_oob_r2=MIN_OOB_R2,
+        confidence=as_float(rows[0].get("confidence")) if rows else None,
     )

@@ -112,6 +112,7 @@ class FactorEffect:
     mean: float | None
     low: float | None
     high: float | None
+    bracket: int | None = None  # None: an older study, whose means pooled every round
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,18 @@ class SearchEvidence:
     """search/factor_effects.csv and importance.csv: observational, from the trials alone."""
 
     effects: tuple[FactorEffect, ...]
-    importance: tuple[tuple[str, float, float | None], ...]  # (factor, share, sd)
+    importance: tuple[tuple[str, float, float | None, float | None], ...]  # (factor, share, sd, raw loss in R²)
     importance_trials: int | None
     importance_method: str | None
+    oob_r2: float | None = None  # the forest's out-of-bag R² (None: an older study, which did not measure it)
+    confidence: float | None = None  # of the effects' intervals (None: an older study, which did not record it)
+    min_oob_r2: float = 0.1  # below it, the forest explains nothing and no ranking is shown
+
+    @property
+    def round_zero(self) -> bool:
+        """Effects from each bracket's first round only (random draws), as the search stage now writes them."""
+        return bool(self.effects) and all(effect.bracket is not None for effect in self.effects)
+
+    @property
+    def forest_explains(self) -> bool:
+        return self.oob_r2 is None or self.oob_r2 >= self.min_oob_r2

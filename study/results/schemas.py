@@ -66,8 +66,12 @@ ABLATION_SUMMARY_COLUMNS: tuple[str, ...] = (
     "patient_boot_one_class",
     "mark",
 )
-FACTOR_EFFECT_COLUMNS: tuple[str, ...] = ("factor", "level", "epochs", "n", "mean", "ci_low", "ci_high")
-IMPORTANCE_COLUMNS: tuple[str, ...] = ("factor", "importance", "importance_sd", "n_trials", "method")
+FACTOR_EFFECT_COLUMNS: tuple[str, ...] = (
+    "factor", "level", "bracket", "epochs", "n", "mean", "ci_low", "ci_high", "confidence",
+)  # fmt: skip
+IMPORTANCE_COLUMNS: tuple[str, ...] = (
+    "factor", "importance", "importance_sd", "n_trials", "method", "importance_raw", "oob_r2",
+)  # fmt: skip
 GRADCAM_COLUMNS: tuple[str, ...] = (
     "file",
     "source",

@@ -16,6 +16,10 @@ STAGES: tuple[str, ...] = ("data", "search", "evaluate", "ablation", "gradcam", 
 FACTORS: tuple[str, ...] = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting")
 HP_NAMES: tuple[str, ...] = (*FACTORS, "learning_rate")
 
+# The importance forest's out-of-bag R² below which it predicts unseen trials hardly better than their mean:
+# the search stage logs, and the report says, that it explains nothing.
+MIN_OOB_R2 = 0.1
+
 CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "balanced", "sqrt")
 ASPECT_MODES: tuple[str, ...] = ("squash", "pad", "crop")
 # What a patient id found in both test/ and train+val means: the same child (its train/val films leave the
