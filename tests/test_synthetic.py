@@ -1,4 +1,4 @@
-"""The demo films: Kaggle layout and names, deterministic, and separable only by where the opacity is."""
+"""The demo films: Kaggle layout and names, deterministic, and told apart only by the lung opacity."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from study.data.discover import find_split_root, list_films
-from study.data.synthetic import mask_path_for, write_demo_dataset
+from study.data.synthetic import mask_path_for, random_anatomy, render_film, write_demo_dataset
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +73,18 @@ def test_side_markers_appear_in_both_classes_alike(demo_root: Path) -> None:
     assert 0.4 < normal < 0.8 and abs(normal - pneumonia) < 0.2, (normal, pneumonia)
 
 
-def test_global_intensity_statistics_do_not_separate_the_classes(demo_root: Path) -> None:
-    features, labels = [], []
-    for path in sorted(demo_root.glob("chest_xray/*/*/*.jpeg")):
-        pixels = np.asarray(Image.open(path), dtype=np.float32)
-        histogram = np.histogram(pixels, bins=32, range=(0, 256))[0] / pixels.size
-        features.append([pixels.mean(), pixels.std(), *histogram])
-        labels.append(path.parent.name == "PNEUMONIA")
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    scores = cross_val_predict(classifier, np.array(features), np.array(labels), cv=folds, method="predict_proba")
-    assert roc_auc_score(labels, scores[:, 1]) <= 0.65
+def test_a_pneumonia_film_is_its_normal_rendering_plus_the_opacity() -> None:
+    """Every pixel that tells the classes apart belongs to a lesion: rendered from the same random state, the
+    PNEUMONIA film only adds brightness, and most of it inside the lesion mask (the rest is the opacity's soft
+    edge), so a map that finds the class signal finds the lesion."""
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        anatomy = random_anatomy(rng)
+        state = rng.bit_generator.state
+        pneumonia, mask = render_film(anatomy, True, rng)
+        rng.bit_generator.state = state
+        normal, empty = render_film(anatomy, False, rng)
+        added = pneumonia.astype(int) - normal.astype(int)
+        assert not empty.any() and mask.any()
+        assert added.min() == 0, "the opacity darkens nothing"
+        assert added[mask > 0].sum() / added.sum() > 0.55, seed

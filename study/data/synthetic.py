@@ -3,11 +3,12 @@
 PNEUMONIA films carry one or two opacities inside a lung field; NORMAL films carry none. Films of both
 classes carry, with the same probability, a bright side marker near a top corner (where real films carry
 their L/R letter), so the marker says nothing about the class and a model has to find the lung opacity.
-Around each lesion, a disk of three lesion radii is histogram-matched to the same disk of the lesion-free
-rendering: the film's histogram (so its mean and std) is exactly that of a NORMAL film of the same anatomy,
-and the grey levels a lesion displaces stay beside it. Matching the whole film instead shifted every
-boundary in it (lungs, heart) by a few pixels, a class signal spread over the film. Lesion masks (empty for
-NORMAL films) are written to a parallel `masks/` tree for Grad-CAM localisation checks.
+A PNEUMONIA film is its lesion-free rendering plus the opacity and nothing else: every pixel that tells the
+classes apart belongs to a lesion. Its histogram is brighter by the lesion's own pixels, as a real
+consolidation brightens the lung. Compensating for that moved the signal off the lesions: histogram-matching
+the film, or a disk around each lesion, shifts the grey levels (so the boundaries) the lesion displaces, and
+the demo's Grad-CAM followed them. Lesion masks (empty for NORMAL films) are written to a parallel `masks/`
+tree for Grad-CAM localisation checks.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ SIDE_RANGE = (144, 224)
 JPEG_QUALITY = 90
 MARKER_PROBABILITY = 0.6  # the same in both classes: a marker carries no class signal
 AMPLITUDE_RANGE = (0.7, 0.85)  # lesion brightness over the lung: a from-scratch model learns it in 2-3 epochs
-MATCHED_RADII = 3.0  # the histogram-matched disk around a lesion, in lesion radii
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Anatomy:
     rib_phase: float
 
 
-def _random_anatomy(rng: np.random.Generator) -> Anatomy:
+def random_anatomy(rng: np.random.Generator) -> Anatomy:
     return Anatomy(
         lung_cx=rng.uniform(0.2, 0.25),
         lung_cy=rng.uniform(0.42, 0.5),
@@ -131,15 +131,6 @@ def _lesion_centres(region: np.ndarray, count: int, rng: np.random.Generator) ->
     return [(float(rows[i]), float(cols[i])) for i in picks]
 
 
-def _match_histogram(image: np.ndarray, reference: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Give `image` exactly the grey-level distribution of `reference`, keeping its pixel ranks."""
-    tie_break = rng.uniform(0, 1e-6, image.shape)
-    order = np.argsort((image + tie_break).ravel(), kind="stable")
-    matched = np.empty(image.size, np.float32)
-    matched[order] = np.sort(reference.ravel())
-    return matched.reshape(image.shape)
-
-
 def _draw_marker(alpha: np.ndarray, rng: np.random.Generator) -> None:
     """A solid bright rectangle near the top left or top right corner, like a film's side letter."""
     height, width = alpha.shape
@@ -161,17 +152,12 @@ def render_film(anatomy: Anatomy, pneumonia: bool, rng: np.random.Generator) -> 
     if rng.random() < MARKER_PROBABILITY:
         _draw_marker(marker, rng)
     amplitude = rng.uniform(*AMPLITUDE_RANGE)
-    film = base.copy()
     lesions = np.zeros((height, width), np.float32)
     if pneumonia:
         inner = lungs & (_blur(lungs.astype(np.float32), passes=int(radius / 2)) > 0.99)
-        matched = np.zeros((height, width), bool)
-        rows, cols = np.mgrid[0:height, 0:width]
         for centre in _lesion_centres(inner if inner.any() else lungs, int(rng.integers(1, 3)), rng):
             lesions = np.maximum(lesions, _blob(height, width, centre, radius, rng))
-            matched |= (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= (MATCHED_RADII * radius) ** 2
-        film[matched] = _match_histogram(base[matched] + amplitude * lesions[matched], base[matched], rng)
-    film = np.maximum(film, np.where(marker > 0, base + amplitude, 0.0))
+    film = np.maximum(base + amplitude * lesions, np.where(marker > 0, base + amplitude, 0.0))
     pixels = np.clip(film * 255.0, 0, 255).astype(np.uint8)
     mask = ((lesions > 0.35) * 255).astype(np.uint8)
     return pixels, mask
@@ -206,7 +192,7 @@ def write_demo_dataset(root: Path, images_per_split: dict[str, int], normal_shar
             produced = 0
             while produced < target:
                 patient_counter[label] += 1
-                anatomy = _random_anatomy(rng)
+                anatomy = random_anatomy(rng)
                 file_name = _file_namer(label, patient_counter[label], rng)
                 for index in range(min(int(rng.integers(1, 5)), target - produced)):
                     pixels, mask = render_film(anatomy, label == "PNEUMONIA", rng)
