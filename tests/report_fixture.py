@@ -17,6 +17,7 @@ from study.results import (
     ABLATION_RUN_COLUMNS,
     ABLATION_SUMMARY_COLUMNS,
     COMPARISON_COLUMNS,
+    EXPORT_COLUMNS,
     FACTOR_EFFECT_COLUMNS,
     GRADCAM_COLUMNS,
     HISTORY_COLUMNS,
@@ -37,6 +38,8 @@ from study.results import (
     PlanRound,
     ResultsPaths,
     SearchPlan,
+    Subgroups,
+    SubgroupSensitivity,
     TestMetrics,
     Threshold,
     atomic_write_text,
@@ -85,7 +88,7 @@ ABLATION = {
     "dropout=0.5": ("dropout = 0.5", "0.949 [0.921, 0.977]", "-0.002 [n/a]", (-0.002, None, None)),
 }  # fmt: skip
 ABLATION_SKIPPED = "resolution: left out by the time budget (priority 5 in ablation.factors)"
-DONE = ("data", "search", "evaluate", "ablation", "gradcam")
+DONE = ("data", "search", "evaluate", "export", "ablation", "gradcam")
 
 
 def fixture_predictions(n: int = 40) -> tuple[list[int], list[float]]:
@@ -127,6 +130,7 @@ def write_fixture(root: Path, *, partial: bool = False, tag: str = "", config_na
     _write_search(paths, tag, TRIALS[:2] if partial else TRIALS)
     if not partial:
         _write_best(paths, tag)
+        _write_export(paths)
         _write_ablation(paths, tag)
         _write_gradcam(paths, tag)
     return paths
@@ -281,6 +285,25 @@ def _write_best(paths: ResultsPaths, tag: str) -> None:
     ]
     rows += [{"split": "val", "path": f"val/img{i}.jpeg", "label": i % 2, "prob": 0.5} for i in range(6)]
     write_csv(paths.predictions_csv, PREDICTION_COLUMNS, rows)
+
+
+def _write_export(paths: ResultsPaths) -> None:
+    """Three files scored, one refused by the converter; sizes in bytes, fp32's first."""
+    scored = {"status": "ok", "auc": 0.95, "auc_low": 0.93, "auc_high": 0.97, "auc_diff": -0.0012,
+              "auc_diff_low": -0.004, "auc_diff_high": 0.0011, "accuracy": 0.9, "sensitivity": 0.93,
+              "specificity": 0.85, "agreement": 0.984, "max_abs_dp": 0.21, "median_abs_dp": 0.004,
+              "latency_ms_1": 12.5, "latency_ms_2": 7.25, "runtime": "ai-edge-litert"}  # fmt: skip
+    rows = [
+        {"variant": "fp32", "file": "model_fp32.tflite", "size_bytes": 8 * 1024 * 1024, **scored},
+        {"variant": "fp16", "file": "model_fp16.tflite", "size_bytes": 4 * 1024 * 1024, **scored},
+        {"variant": "int8-dynamic", "file": "model_int8-dynamic.tflite", "status": "failed",
+         "error": "ConverterError: op not supported"},
+        {"variant": "int8", "file": "model_int8.tflite", "size_bytes": 2 * 1024 * 1024, **scored},
+    ]  # fmt: skip
+    write_csv(paths.export_summary, EXPORT_COLUMNS, rows)
+    groups = {"bacteria": SubgroupSensitivity(242, 150, Estimate(0.96, 0.93, 0.98)),
+              "virus": SubgroupSensitivity(148, 90, Estimate(0.88, 0.82, 0.93))}  # fmt: skip
+    Subgroups(0.95, 2000, groups).write(paths.subgroups)
 
 
 def _write_gradcam(paths: ResultsPaths, tag: str) -> None:

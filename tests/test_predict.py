@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,40 @@ def test_a_study_that_has_not_finished_evaluate_is_refused(prepared: SmokeRun, t
     assert completed.stderr.strip().splitlines()[-1].startswith("predict.py: --results ")
     assert "evaluate" in completed.stderr and "Traceback" not in completed.stderr
     assert not (tmp_path / "predictions.csv").exists()
+
+
+def test_an_exported_file_predicts_as_the_study_did_without_tensorflow(smoke: SmokeRun, tmp_path: Path) -> None:
+    """The float32 TFLite file serves the test folder with the study's probabilities (to float32 rounding), and
+    neither TensorFlow nor Keras is imported on the way: a device has neither."""
+    out = tmp_path / "predictions.csv"
+    script = (
+        "import sys, predict; code = predict.main(sys.argv[1:]); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TensorFlow'; sys.exit(code)"
+    )
+    command = [
+        sys.executable, "-c", script, "--results", str(smoke.paths.root), "--model", "tflite-fp32",
+        str(_test_folder(smoke)), "--out", str(out),
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    expected = {
+        row["path"]: float(row["prob"]) for row in read_csv(smoke.paths.predictions_csv) if row["split"] == "test"
+    }
+    served = {row["path"]: row for row in read_csv(out)}
+    assert set(served) == set(expected)
+    assert max(abs(float(served[path]["prob_pneumonia"]) - prob) for path, prob in expected.items()) < 1e-4
+    assert {row["model"] for row in served.values()} == {"tflite-fp32"}
+
+
+def test_a_variant_the_study_did_not_export_is_refused(
+    smoke: SmokeRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(smoke.paths.root, results, ignore=shutil.ignore_patterns("tensorboard", "gradcam", "ablation"))
+    (results / "export" / "model_int8.tflite").unlink()
+    out = tmp_path / "predictions.csv"
+    arguments = ["--results", str(results), "--model", "tflite-int8", str(_test_folder(smoke)), "--out", str(out)]
+    code = predict.main(arguments)
+    assert code == 2 and not out.exists()
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("predict.py: --model tflite-int8: ") and "model_int8.tflite" in line

@@ -28,7 +28,17 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from study.report.info import ReportInputError, load_report_data, missing_sentence
 from study.report.records import ReportData, RunInfo
 from study.report.render import fmt_ci, write_report
-from study.results import HISTORY_COLUMNS, Manifest, ResultsPaths, read_csv, write_csv, write_json
+from study.results import (
+    HISTORY_COLUMNS,
+    CamBaseline,
+    Manifest,
+    ResultsPaths,
+    Subgroups,
+    TestMetrics,
+    read_csv,
+    write_csv,
+    write_json,
+)
 from study.results.lock import single_writer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -281,6 +291,13 @@ def test_full_report_has_sections_and_numbers(full: ResultsPaths, full_html: str
         "patient21",
         "2 h 30 min",
         '<dd id="time-spent">2 h 32 min in the stages',
+        '<tr id="export-int8"><th scope="row">int8</th><td><code>export/model_int8.tflite</code></td>'
+        '<td class="num">2048 KB (25% of fp32)</td>',
+        "-0.0012 [-0.0040, +0.0011]",
+        "not converted: ConverterError: op not supported",
+        '<th scope="row">virus</th><td class="num">148</td><td class="num">90</td>'
+        '<td class="num">0.880 [0.820, 0.930]</td>',
+        "<strong>Not a medical device.</strong>",
     ):
         assert text in full_html, text
     assert 'class="missing"' not in full_html
@@ -454,3 +471,19 @@ def test_without_the_ablation_the_headline_says_the_retraining_is_to_come(tmp_pa
     paths.ablation_summary.unlink()
     html = write_report(paths.root).read_text(encoding="utf-8")
     assert "These are one training run" in html and "(not run yet)" in html
+
+
+def test_the_configured_confidence_level_labels_every_interval(tmp_path: Path) -> None:
+    """A study run with evaluate.confidence = 0.9 says 90% wherever it prints an interval's level."""
+    paths = write_fixture(tmp_path / "results", config_name="demo")
+    test = TestMetrics.read(paths.test_metrics)
+    replace(test, confidence=0.9).write(paths.test_metrics)
+    baseline = CamBaseline.read(paths.gradcam_baseline)
+    replace(baseline, confidence=0.9).write(paths.gradcam_baseline)
+    subgroups = Subgroups.read(paths.subgroups)
+    replace(subgroups, confidence=0.9).write(paths.subgroups)
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert "95%" not in html
+    for label in ("Value [90% CI]", "paired 90% CI", "90% t intervals", "its 90% interval"):
+        assert label in html, label
+    assert "95%" not in paths.model_card.read_text() and "Intervals: 90%" in paths.model_card.read_text()

@@ -138,6 +138,11 @@ def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConf
         ci_method="percentile bootstrap over patients",
         metrics={name: Estimate(point[name], *intervals[name]) for name in TEST_METRICS},
         confusion_matrix=ConfusionCounts(**confusion(predictions.labels, predictions.probs, threshold)),
+        one_class_resamples=sum(
+            1
+            for chosen in patient_resamples(predictions.patients, cfg.bootstrap_resamples, cfg.seed)
+            if predictions.labels[chosen].min() == predictions.labels[chosen].max()
+        ),
     )
 
 

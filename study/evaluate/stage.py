@@ -10,6 +10,7 @@ import numpy as np
 from study.config import StudyConfig
 from study.data.readers import dataset_arrays, load_split_rows
 from study.evaluate.metrics import make_predictions, write_evaluation
+from study.evaluate.subgroups import subgroup_sensitivities
 from study.results import BestTrial, ResultsPaths
 
 
@@ -33,4 +34,5 @@ def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) 
         split_paths = [row["path"] for row in rows]
         probs = predict(model, decoded.take(resolution, split_paths), cfg.search.batch_size)
         scored[split] = make_predictions(rows, split_paths, probs)
-    write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate)
+    report = write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate)
+    subgroup_sensitivities(scored["test"], report.threshold, cfg.evaluate).write(paths.subgroups)

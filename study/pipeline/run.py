@@ -1,4 +1,4 @@
-"""The study from config to report: data -> search -> evaluate -> (ablation) -> gradcam -> report.
+"""The study from config to report: data -> search -> evaluate -> (export) -> (ablation) -> gradcam -> report.
 
 Each stage reads what the previous one wrote under results/, and the manifest records which stages are
 done, so rerunning the same command skips finished stages and a report can be built at any moment.
@@ -31,9 +31,9 @@ from study.search.distributed import SINGLE, Role
 
 logger = logging.getLogger(__name__)
 
-MODEL_STAGES = ("search", "evaluate", "ablation", "gradcam")
-BEST_MODEL_STAGES = ("evaluate", "ablation", "gradcam")  # they start from best/model.keras
-OPTIONAL_STAGES = ("ablation",)  # no later stage reads it, so --stages may leave it out
+MODEL_STAGES = ("search", "evaluate", "export", "ablation", "gradcam")
+BEST_MODEL_STAGES = ("evaluate", "export", "ablation", "gradcam")  # they start from best/model.keras
+OPTIONAL_STAGES = ("export", "ablation")  # no later stage needs them, so --stages may leave them out
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,12 @@ def _stage_evaluate(ctx: StageContext) -> str | None:
     return None
 
 
+def _stage_export(ctx: StageContext) -> str | None:
+    from study.export.stage import export_best_model
+
+    return export_best_model(ctx.request.cfg, ctx.paths, ctx.request.cache_dir, ctx.ablation_deadline)
+
+
 def _stage_ablation(ctx: StageContext) -> str | None:
     from study.ablation.run import run_ablation
 
@@ -131,6 +137,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageContext], str | None]] = {
     "data": _stage_data,
     "search": _stage_search,
     "evaluate": _stage_evaluate,
+    "export": _stage_export,
     "ablation": _stage_ablation,
     "gradcam": _stage_gradcam,
     "report": _stage_report,

@@ -21,10 +21,12 @@ from study.report.info_best import (
     get_best_config,
     get_gradcam_info,
     get_roc_info,
+    get_subgroups,
     get_test_info,
     get_threshold_info,
 )
 from study.report.info_curves import get_calibration_info, get_learning_curve, get_pr_info
+from study.report.info_export import get_export_info
 from study.report.records import (
     CountRow,
     DataInfo,
@@ -278,4 +280,6 @@ def load_report_data(root: Path) -> ReportData:
         ablation=part("ablation", "ablation", "ablation", paths.ablation_plan, lambda: get_ablation_info(paths)),
         comparison=comparison_rows(test, synthetic=run is not None and run.synthetic),
         notes=notes,
+        export=part("export", "on-device export", "export", paths.export_summary, lambda: get_export_info(paths)),
+        subgroups=part("subgroups", "subgroups", "evaluate", paths.subgroups, lambda: get_subgroups(paths)),
     )

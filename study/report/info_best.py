@@ -19,6 +19,7 @@ from study.results import (
     CamScores,
     ConfusionCounts,
     ResultsPaths,
+    Subgroups,
     TestMetrics,
     Threshold,
     read_csv,
@@ -119,6 +120,8 @@ def get_test_info(paths: ResultsPaths) -> TestInfo | None:
         confusion=found.confusion_matrix,
         retrained_auc=retrained,
         retrained_seeds=seeds,
+        n_patients=found.n_patients,
+        one_class_resamples=found.one_class_resamples,
     )
 
 
@@ -236,3 +239,8 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
         comparison_films=len({row["source"] for row in grid}),
         comparison_random=bool(grid) and all(row.get("selection") == "random" for row in grid),
     )
+
+
+def get_subgroups(paths: ResultsPaths) -> Subgroups | None:
+    """best/subgroups.json; None for a study evaluated before it was written."""
+    return Subgroups.read(paths.subgroups) if paths.subgroups.exists() else None

@@ -79,7 +79,7 @@ def plot_roc(roc: RocInfo, path: Path) -> Path:
     return _save(figure, path)
 
 
-def plot_forest(ablation: AblationInfo, path: Path) -> Path | None:
+def plot_forest(ablation: AblationInfo, path: Path, confidence: float) -> Path | None:
     """Each variant's paired test-AUC difference to the best configuration with its CI, zero marked.
     A variant without an interval (identical differences across seeds) is drawn as a point alone."""
     if not ablation.forest:
@@ -93,7 +93,7 @@ def plot_forest(ablation: AblationInfo, path: Path) -> Path | None:
             axes.plot([point.low, point.high], [row, row], color=ACCENT, linewidth=2)
         axes.scatter([point.delta], [row], color=ACCENT, zorder=3)
     axes.set_yticks(range(len(points)), [point.label for point in points])
-    axes.set_xlabel("Δ test AUC vs the best configuration (paired by seed, 95% CI)")
+    axes.set_xlabel(f"Δ test AUC vs the best configuration (paired by seed, {100 * confidence:.0f}% CI)")
     axes.grid(axis="x", alpha=0.3)
     return _save(figure, path)
 
@@ -208,6 +208,11 @@ def plot_parallel(trials: TrialsInfo, path: Path) -> Path | None:
     return _save(figure, path)
 
 
+def _confidence(data: ReportData) -> float:
+    """The level the study's intervals were computed at (evaluate.confidence), read from its test metrics."""
+    return data.test.confidence if data.test is not None and data.test.confidence is not None else 0.95
+
+
 def write_figures(data: ReportData, out_dir: Path, base: Path) -> dict[str, str]:
     """Draw every figure the data allows; returns name -> path relative to `base` (the report's folder)."""
     drawn: dict[str, Path | None] = {
@@ -221,7 +226,9 @@ def write_figures(data: ReportData, out_dir: Path, base: Path) -> dict[str, str]
         if data.learning is None
         else plot_learning_curves(data.learning, out_dir / "learning_curves.png"),
         "parallel": None if data.trials is None else plot_parallel(data.trials, out_dir / "parallel.png"),
-        "forest": None if data.ablation is None else plot_forest(data.ablation, out_dir / "ablation_forest.png"),
+        "forest": None
+        if data.ablation is None
+        else plot_forest(data.ablation, out_dir / "ablation_forest.png", _confidence(data)),
     }
     figures = {name: path.relative_to(base).as_posix() for name, path in drawn.items() if path is not None}
     logger.info("figures written: %s", ", ".join(figures) or "none")

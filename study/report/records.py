@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from study.report.records_sections import AblationInfo, GradcamInfo, SearchEvidence
-from study.results import ConfusionCounts, HpValue, Threshold
+from study.report.records_sections import AblationInfo, ExportInfo, GradcamInfo, SearchEvidence
+from study.results import ConfusionCounts, HpValue, Subgroups, Threshold
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,8 @@ class TestInfo:
     confusion: ConfusionCounts | None
     retrained_auc: Metric | None = None  # the ablation's best variant: the same configuration retrained per seed
     retrained_seeds: int | None = None
+    n_patients: int | None = None
+    one_class_resamples: int | None = None  # None: an older study, which did not count them
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,8 @@ class ReportData:
     ablation: AblationInfo | None
     comparison: tuple[Reference, ...]
     notes: Mapping[str, str]
+    export: ExportInfo | None = None
+    subgroups: Subgroups | None = None  # best/subgroups.json: test sensitivity per kind of pneumonia
 
 
 def as_float(value: Any) -> float | None:

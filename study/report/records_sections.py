@@ -135,3 +135,40 @@ class SearchEvidence:
     @property
     def forest_explains(self) -> bool:
         return self.oob_r2 is None or self.oob_r2 >= self.min_oob_r2
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One TFLite variant of export/summary.csv: its file, its test scores against the Keras model, its speed."""
+
+    variant: str
+    status: str
+    error: str
+    file: str
+    size_kb: float | None
+    size_share: float | None  # of the float32 file
+    auc: float | None
+    auc_low: float | None
+    auc_high: float | None
+    auc_diff: float | None  # variant minus Keras, paired on resampled patients
+    auc_diff_low: float | None
+    auc_diff_high: float | None
+    accuracy: float | None
+    sensitivity: float | None
+    specificity: float | None
+    agreement: float | None  # share of test decisions equal to the Keras model's
+    max_abs_dp: float | None
+    median_abs_dp: float | None
+    latency_ms_1: float | None
+    latency_ms_2: float | None
+    runtime: str
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """export/summary.csv, with the Keras model's test AUC it is compared with."""
+
+    rows: tuple[ExportRow, ...]
+    keras_auc: float | None
+    confidence: float | None
+    resolution: int | None

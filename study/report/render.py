@@ -85,14 +85,24 @@ def render_html(data: ReportData, figures: Mapping[str, str]) -> str:
     return template.render(r=data, figures=dict(figures), stages=STAGES)
 
 
+def render_model_card(data: ReportData) -> str:
+    """best/model_card.md: Markdown, so nothing is HTML-escaped."""
+    environment = make_environment()
+    environment.autoescape = False
+    return environment.get_template("model_card.md.j2").render(r=data)
+
+
 def write_report(root: Path) -> Path:
-    """Build RESULTS/report.html (+ report_files/) from whatever the folder holds; returns the report path.
+    """Build RESULTS/report.html (+ report_files/) from whatever the folder holds, and best/model_card.md once
+    the test set is scored; returns the report path.
 
     Raises ReportInputError (from info.py) when the folder is missing or its manifest cannot be read.
     """
     data = load_report_data(root)
     paths = ResultsPaths(root)
     figures = write_figures(data, paths.report_files, base=root)
+    if data.test is not None:
+        atomic_write_text(paths.model_card, render_model_card(data))
     atomic_write_text(paths.report, render_html(data, figures))
     logger.info("report written to %s", paths.report)
     return paths.report

@@ -89,6 +89,14 @@ class ResultsPaths:
         return self.best_dir / "test_metrics.json"
 
     @property
+    def subgroups(self) -> Path:
+        return self.best_dir / "subgroups.json"
+
+    @property
+    def model_card(self) -> Path:
+        return self.best_dir / "model_card.md"
+
+    @property
     def predictions_csv(self) -> Path:
         return self.best_dir / "predictions.csv"
 
@@ -125,6 +133,17 @@ class ResultsPaths:
 
     def ablation_table(self, suffix: str) -> Path:
         return self.ablation_dir / "tables" / f"ablation.{suffix}"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "export"
+
+    def export_model(self, variant: str) -> Path:
+        return self.export_dir / f"model_{variant}.tflite"
+
+    @property
+    def export_summary(self) -> Path:
+        return self.export_dir / "summary.csv"
 
     @property
     def gradcam_dir(self) -> Path:

@@ -182,6 +182,26 @@ class TestMetrics(JsonRecord):
     ci_method: str
     metrics: dict[str, Estimate]
     confusion_matrix: ConfusionCounts
+    one_class_resamples: int | None = None  # resamples whose patients held one class only (no AUC; left out)
+
+
+@dataclass(frozen=True)
+class SubgroupSensitivity(JsonRecord):
+    """One kind of positive film named by its file (Kaggle's `bacteria` and `virus`): how many, and the share the
+    model called positive at the validation threshold, with its patient-bootstrap interval."""
+
+    films: int
+    patients: int
+    sensitivity: Estimate
+
+
+@dataclass(frozen=True)
+class Subgroups(JsonRecord):
+    """best/subgroups.json: test sensitivity per subgroup the file names carry (empty where they carry none)."""
+
+    confidence: float
+    bootstrap_resamples: int
+    groups: dict[str, SubgroupSensitivity]
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,12 @@ ABLATION_SUMMARY_COLUMNS: tuple[str, ...] = (
     "patient_boot_one_class",
     "mark",
 )
+# export/summary.csv: one row per TFLite variant, scored on the test films against the Keras model.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "variant", "status", "error", "file", "size_bytes", "auc", "auc_low", "auc_high", "auc_diff", "auc_diff_low",
+    "auc_diff_high", "accuracy", "sensitivity", "specificity", "agreement", "max_abs_dp", "median_abs_dp",
+    "latency_ms_1", "latency_ms_2", "runtime",
+)  # fmt: skip
 FACTOR_EFFECT_COLUMNS: tuple[str, ...] = (
     "factor", "level", "bracket", "epochs", "n", "mean", "ci_low", "ci_high", "confidence",
 )  # fmt: skip

@@ -10,7 +10,9 @@ CLASS_NAMES: tuple[str, ...] = ("NORMAL", "PNEUMONIA")
 POSITIVE_CLASS = "PNEUMONIA"
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")  # the study's splits (and Kaggle's folders of the same names)
-STAGES: tuple[str, ...] = ("data", "search", "evaluate", "ablation", "gradcam", "report")
+STAGES: tuple[str, ...] = ("data", "search", "evaluate", "export", "ablation", "gradcam", "report")
+# The export stage's TFLite variants, in the report's order (files export/model_<name>.tflite).
+EXPORT_VARIANTS: tuple[str, ...] = ("fp32", "fp16", "int8-dynamic", "int8")
 
 # The five searched factors, then every searched value (the learning rate is searched but not ablated).
 FACTORS: tuple[str, ...] = ("resolution", "augmentation", "dropout", "unfrozen_layers", "class_weighting")

@@ -2,40 +2,42 @@
 
 The film is decoded by the data stage's own reader (same grayscale conversion, same JPEG draft scale, same
 aspect mode and size) and labelled at the threshold chosen on validation, so a film of the test set gets the
-probability that best/predictions.csv holds for it: no train/serve skew to explain away.
+probability that best/predictions.csv holds for it: no train/serve skew to explain away. An exported TFLite
+file (`--model tflite-*`) runs through LiteRT's interpreter: neither Keras nor TensorFlow is imported then.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import keras
 import numpy as np
 
 from study.config import config_from_json
 from study.data.cache import open_and_fit
 from study.data.discover import IGNORED_FOLDERS
 from study.errors import UserInputError
-from study.evaluate.stage import load_best_model, predict
-from study.explain.gallery import overlay
-from study.explain.gradcam import GradCam
-from study.results import ResultsPaths, Threshold
-from study.results.vocab import CLASS_NAMES, POSITIVE_CLASS
+from study.results import BestTrial, ResultsPaths, Threshold
+from study.results.vocab import CLASS_NAMES, EXPORT_VARIANTS, POSITIVE_CLASS
 
 logger = logging.getLogger(__name__)
 
 BATCH = 32
-MODEL_NAME = "keras"
+KERAS = "keras"
+TFLITE_PREFIX = "tflite-"
+MODEL_CHOICES: tuple[str, ...] = (KERAS, *(TFLITE_PREFIX + variant for variant in EXPORT_VARIANTS))
 
 
 @dataclass(frozen=True)
 class Servable:
-    """The best model and what the study decided around it."""
+    """The chosen model and what the study decided around it."""
 
-    model: keras.Model
+    model_name: str
+    predict: Callable[[np.ndarray], np.ndarray]  # uint8 films (N x H x W x 1) -> P(positive)
+    keras_model: Any | None  # the Keras model, for Grad-CAM; None for a TFLite file
     resolution: int
     decoded_sizes: tuple[int, ...]  # every searched size: the data stage's JPEG draft scale depends on the largest
     aspect: str
@@ -57,8 +59,9 @@ class Skipped:
     reason: str
 
 
-def load_servable(results_dir: Path) -> Servable:
-    """The study's best model, size, decoding and threshold; a folder that has not finished evaluate is refused."""
+def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
+    """The study's best model (as trained, or one of its exported files), size, decoding and threshold; a folder
+    that has not finished evaluate, or a variant that was not exported, is refused."""
     paths = ResultsPaths(results_dir)
     if not paths.manifest.is_file() or not paths.config.is_file():
         raise UserInputError(f"--results {results_dir}: not a study's results folder (no manifest.json or config.json)")
@@ -68,15 +71,37 @@ def load_servable(results_dir: Path) -> Servable:
             f"resume it with: python run_study.py --results {results_dir}"
         )
     cfg = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
-    model, resolution = load_best_model(paths)
+    keras_model, predict = _load_model(paths, model_name)
     return Servable(
-        model=model,
-        resolution=resolution,
+        model_name=model_name,
+        predict=predict,
+        keras_model=keras_model,
+        resolution=BestTrial.read(paths.best_hyperparameters).resolution,
         decoded_sizes=tuple(cfg.space.resolutions),
         aspect=cfg.data.aspect,
         threshold=Threshold.read(paths.threshold).threshold,
         gradcam_layer=cfg.gradcam.layer,
     )
+
+
+def _load_model(paths: ResultsPaths, model_name: str) -> tuple[Any | None, Callable[[np.ndarray], np.ndarray]]:
+    if model_name == KERAS:
+        from study.evaluate.stage import load_best_model, predict
+
+        model, _ = load_best_model(paths)
+        return model, lambda films: predict(model, films, BATCH)
+    variant = model_name.removeprefix(TFLITE_PREFIX)
+    if variant not in EXPORT_VARIANTS:
+        raise UserInputError(f"--model {model_name}: expected one of {', '.join(MODEL_CHOICES)}")
+    exported = paths.export_model(variant)
+    if not exported.is_file():
+        raise UserInputError(
+            f"--model {model_name}: {exported} was not exported (the export stage has not run, or this variant "
+            f"failed: see {paths.export_summary}); resume the study with: python run_study.py --results {paths.root}"
+        )
+    from study.export.runtime import TfliteModel
+
+    return None, TfliteModel(exported).predict
 
 
 def list_inputs(targets: Sequence[Path]) -> list[Path]:
@@ -123,10 +148,10 @@ def predict_files(
     if not kept:
         return [], skipped
     films = np.stack(squares)[..., None]
-    probs = predict(servable.model, films, BATCH).astype(float)
+    probs = servable.predict(films).astype(float)
     positive = probs >= servable.threshold
     predictions = [
-        Prediction(str(path), float(prob), CLASS_NAMES[int(flag)], MODEL_NAME)
+        Prediction(str(path), float(prob), CLASS_NAMES[int(flag)], servable.model_name)
         for path, prob, flag in zip(kept, probs, positive, strict=True)
     ]
     if gradcam_dir is not None:
@@ -137,7 +162,12 @@ def predict_files(
 def _write_overlays(
     servable: Servable, kept: Sequence[Path], films: np.ndarray, predictions: Sequence[Prediction], out_dir: Path
 ) -> None:
-    cam = GradCam(servable.model, servable.gradcam_layer)
+    from study.explain.gallery import overlay
+    from study.explain.gradcam import GradCam
+
+    if servable.keras_model is None:
+        raise UserInputError(f"--gradcam: needs the Keras model's gradients; --model {servable.model_name} has none")
+    cam = GradCam(servable.keras_model, servable.gradcam_layer)
     explain = np.array([prediction.label == POSITIVE_CLASS for prediction in predictions])
     maps = np.concatenate([cam.maps(films[i : i + BATCH], explain[i : i + BATCH]) for i in range(0, len(films), BATCH)])
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,114 @@
+"""The export stage: the best model as four TFLite files, each scored on the test set against the Keras model.
+
+The test set was already scored once, by the evaluate stage, with the model selected on validation; an export
+changes no choice, so scoring each file on the same films measures what the conversion costs, nothing else.
+Each variant's row of export/summary.csv is written as it finishes, so a resumed study converts only the
+variants it lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from study.ablation.stats import paired_auc_difference
+from study.budget import Deadline
+from study.config import StudyConfig
+from study.data.readers import dataset_arrays, load_split_rows
+from study.evaluate.metrics import Predictions, cluster_bootstrap, make_predictions, point_metrics, rank_auc
+from study.evaluate.stage import load_best_model
+from study.export.runtime import TfliteModel
+from study.results import EXPORT_COLUMNS, ResultsPaths, Threshold, read_csv, write_csv
+from study.results.vocab import EXPORT_VARIANTS
+
+logger = logging.getLogger(__name__)
+
+CALIBRATION_FILMS = 200  # training films for the full-integer calibration
+LATENCY_RUNS = 50
+LATENCY_THREADS = (1, 2)
+
+
+def _keras_test_predictions(paths: ResultsPaths) -> Predictions:
+    """The evaluate stage's test predictions of the Keras model, with labels and patients."""
+    rows = load_split_rows(paths, "test")
+    probs = {row["path"]: float(row["prob"]) for row in read_csv(paths.predictions_csv) if row["split"] == "test"}
+    kept = [row["path"] for row in rows if row["path"] in probs]
+    return make_predictions(rows, kept, np.array([probs[path] for path in kept]))
+
+
+def _calibration_films(paths: ResultsPaths, seed: int) -> list[str]:
+    """A seeded sample of training films: the int8 ranges never see a validation or test film."""
+    train = [row["path"] for row in load_split_rows(paths, "train")]
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(train, size=min(CALIBRATION_FILMS, len(train)), replace=False).tolist())
+
+
+def score_variant(
+    model: TfliteModel, films: np.ndarray, keras_test: Predictions, threshold: float, cfg: StudyConfig
+) -> dict[str, object]:
+    """Test AUC with its patient interval, the difference to Keras paired on resampled patients, the threshold
+    metrics, the decisions shared with Keras, |Δp|, and the latency of one film."""
+    probs = model.predict(films)
+    variant = Predictions(keras_test.paths, keras_test.labels, probs, keras_test.patients)
+    evaluate = cfg.evaluate
+    interval = cluster_bootstrap(
+        variant, lambda labels, p: {"auc": rank_auc(labels, p)}, evaluate.bootstrap_resamples, evaluate.confidence,
+        evaluate.seed,
+    )["auc"]  # fmt: skip
+    difference = paired_auc_difference(
+        keras_test.labels, keras_test.patients, [probs], [keras_test.probs], evaluate.bootstrap_resamples,
+        evaluate.confidence, evaluate.seed,
+    )  # fmt: skip
+    point = point_metrics(keras_test.labels, probs, threshold)
+    shift = np.abs(probs - keras_test.probs)
+    latency = {
+        f"latency_ms_{threads}": TfliteModel(model.path, threads).latency_ms(films[0], LATENCY_RUNS)
+        for threads in LATENCY_THREADS
+    }
+    return {
+        "auc": point["auc"], "auc_low": interval[0], "auc_high": interval[1],
+        "auc_diff": difference.mean, "auc_diff_low": difference.low, "auc_diff_high": difference.high,
+        "accuracy": point["accuracy"], "sensitivity": point["sensitivity"], "specificity": point["specificity"],
+        "agreement": float(np.mean((probs >= threshold) == (keras_test.probs >= threshold))),
+        "max_abs_dp": float(shift.max()), "median_abs_dp": float(np.median(shift)), **latency,
+        "runtime": model.runtime,
+    }  # fmt: skip
+
+
+def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline) -> str | None:
+    """Convert, score and time each variant not yet in export/summary.csv; why it stopped short, or None."""
+    from study.export.convert import export_variants
+
+    done = {row["variant"]: row for row in read_csv(paths.export_summary)} if paths.export_summary.exists() else {}
+    todo = [variant for variant in EXPORT_VARIANTS if variant not in done]
+    if not todo:
+        return None
+    if deadline.left() <= 0:
+        logger.info("export: the time budget is spent; %d variant(s) not exported", len(todo))
+        return f"time budget: {len(todo)} export variant(s) not made"
+    model, resolution = load_best_model(paths)
+    keras_test = _keras_test_predictions(paths)
+    decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
+    calibration = decoded.take(resolution, _calibration_films(paths, cfg.evaluate.seed))
+    paths.export_dir.mkdir(parents=True, exist_ok=True)
+    errors = export_variants(model, tuple(todo), calibration, paths.export_model)
+    films = decoded.take(resolution, list(keras_test.paths))
+    threshold = Threshold.read(paths.threshold).threshold
+    for variant in todo:
+        row: dict[str, object] = {"variant": variant, "file": paths.export_model(variant).name}
+        if errors[variant] is not None:
+            row.update(status="failed", error=errors[variant])
+        else:
+            tflite = TfliteModel(paths.export_model(variant))
+            row.update(status="ok", size_bytes=paths.export_model(variant).stat().st_size,
+                       **score_variant(tflite, films, keras_test, threshold, cfg))  # fmt: skip
+            logger.info(
+                "export %s: %.0f KB, test AUC %.4f (Keras %+.4f), decisions shared with Keras %.1f%%, max |Δp| %.2g, "
+                "%.1f ms per film on 1 thread", variant, row["size_bytes"] / 1024, row["auc"], row["auc_diff"],
+                100 * row["agreement"], row["max_abs_dp"], row["latency_ms_1"],
+            )  # fmt: skip
+        done[variant] = row
+        write_csv(paths.export_summary, EXPORT_COLUMNS, [done[v] for v in EXPORT_VARIANTS if v in done])
+    return None

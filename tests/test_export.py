@@ -1,0 +1,62 @@
+"""The smoke study's export stage: four TFLite files whose rows in export/summary.csv a reader can recompute, the
+float32 file deciding every test film as the Keras model does."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from study.data.readers import dataset_arrays
+from study.export.runtime import TfliteModel
+from study.results import BestTrial, Threshold, read_csv
+from study.results.vocab import EXPORT_VARIANTS
+from tests.conftest import SmokeRun
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
+
+
+def _test_films(smoke: SmokeRun) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    paths = smoke.paths
+    rows = [row for row in read_csv(paths.predictions_csv) if row["split"] == "test"]
+    resolution = BestTrial.read(paths.best_hyperparameters).resolution
+    film_paths = [row["path"] for row in rows]
+    films = dataset_arrays(paths, [resolution], "squash", smoke.cache).take(resolution, film_paths)
+    labels = np.array([int(row["label"]) for row in rows])
+    return film_paths, films, labels, np.array([float(row["prob"]) for row in rows])
+
+
+def test_every_variant_is_written_and_float32_decides_as_keras_does(smoke: SmokeRun) -> None:
+    paths = smoke.paths
+    summary = {row["variant"]: row for row in read_csv(paths.export_summary)}
+    assert list(summary) == list(EXPORT_VARIANTS) and {row["status"] for row in summary.values()} == {"ok"}
+    _, films, labels, keras_probs = _test_films(smoke)
+    threshold = Threshold.read(paths.threshold).threshold
+    fp32 = TfliteModel(paths.export_model("fp32")).predict(films)
+    assert np.abs(fp32 - keras_probs).max() < 1e-4
+    assert np.array_equal(fp32 >= threshold, keras_probs >= threshold)
+    for variant in EXPORT_VARIANTS:  # each row recomputed from its file, independently of the stage
+        row = summary[variant]
+        probs = TfliteModel(paths.export_model(variant)).predict(films)
+        assert math.isclose(float(row["auc"]), roc_auc_score(labels, probs), abs_tol=1e-9), variant
+        auc_diff = roc_auc_score(labels, probs) - roc_auc_score(labels, keras_probs)
+        assert math.isclose(float(row["auc_diff"]), auc_diff, abs_tol=1e-9), variant
+        assert float(row["auc_diff_low"]) <= float(row["auc_diff_high"])
+        agreement = np.mean((probs >= threshold) == (keras_probs >= threshold))
+        assert math.isclose(float(row["agreement"]), agreement), variant
+        assert math.isclose(float(row["max_abs_dp"]), np.abs(probs - keras_probs).max(), abs_tol=1e-9), variant
+        assert int(row["size_bytes"]) == paths.export_model(variant).stat().st_size
+        assert min(float(row["latency_ms_1"]), float(row["latency_ms_2"])) > 0
+    sizes = {variant: int(summary[variant]["size_bytes"]) for variant in EXPORT_VARIANTS}
+    # alpha 0.35: quantisation parameters weigh more than in the study's alpha 1.0 (int8 there: 0.30 of fp32)
+    assert sizes["int8"] < 0.5 * sizes["fp32"] and sizes["fp16"] < 0.6 * sizes["fp32"]
+
+
+def test_the_export_section_shows_each_variant(smoke: SmokeRun) -> None:
+    html = smoke.paths.report.read_text()
+    section = html[html.index('<section id="export">') :].split("</section>")[0]
+    for variant in EXPORT_VARIANTS:
+        assert f'id="export-{variant}"' in section and f"model_{variant}.tflite" in section
+    assert "not converted" not in section and "AUC minus Keras" in section
