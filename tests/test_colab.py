@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -86,3 +88,22 @@ def test_the_report_builds_from_drive_alone_and_drive_is_flushed_last(notebook: 
     args = parse_report_args(shlex.split(command)[2:])
     assert args.mirror == parse_args(_study_commands(notebook)[0]).mirror
     assert notebook.cells[-1].source.strip() == "drive.flush_and_unmount()"
+
+
+def test_a_resume_checks_out_the_commit_that_started_the_study(notebook: nbformat.NotebookNode) -> None:
+    """A fresh runtime clones the newest main; a study started on an older one must resume on its own commit,
+    read from the mirror every run command writes to, before anything is installed or run."""
+    code = _code(notebook)
+    mirror = str(parse_args(_study_commands(notebook)[0]).mirror)
+    assert f'MIRROR = "{mirror}"' in code
+    pin = code.index("python colab/study_commit.py {MIRROR}")
+    assert code.index("git clone") < pin < code.index('git checkout -q "$COMMIT"') < code.index("pip install")
+    assert (NOTEBOOK.parent / "study_commit.py").is_file()
+
+
+def test_a_new_study_has_no_commit_to_pin(tmp_path: Path) -> None:
+    script = NOTEBOOK.parent / "study_commit.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "no-mirror-yet")], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0 and completed.stdout == ""

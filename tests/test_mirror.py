@@ -13,7 +13,7 @@ import pytest
 
 from study.errors import UserInputError
 from study.results.mirror import Mirror, snapshot_files
-from study.results.restore import newest_complete, restore_if_needed
+from study.results.restore import newest_complete, restore_if_needed, study_commit
 from tests.report_fixture import write_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,3 +176,19 @@ def test_the_report_builds_from_the_mirror_alone_and_is_copied_back(tmp_path: Pa
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert empty.returncode == 2 and "holds no complete snapshot" in empty.stderr
+
+
+def test_the_mirror_names_the_commit_that_started_the_study(study: Path, tmp_path: Path) -> None:
+    """The Colab notebook resumes a study on that commit; a new study (empty mirror) or one started outside a
+    git checkout names none."""
+    mirror = tmp_path / "mirror"
+    assert study_commit(mirror) is None
+    _write(study, "manifest.json", '{"status": "running", "git_sha": "0123abc"}')
+    syncer = Mirror(mirror, study)
+    syncer.sync("study started")
+    _write(study, "manifest.json", '{"status": "running", "git_sha": "0123abc", "stages_done": ["data"]}')
+    syncer.sync("stage data done")
+    assert study_commit(mirror) == "0123abc"
+    _write(study, "manifest.json", '{"status": "running", "git_sha": null}')
+    syncer.sync("stage search done")
+    assert study_commit(mirror) is None

@@ -101,3 +101,18 @@ def restore_if_needed(mirror: Path, local: Path) -> str | None:
     if verified.lost_checkpoints:
         message += f"; lost on the mirror, retrained if a trial needs them: {', '.join(verified.lost_checkpoints)}"
     return message
+
+
+def study_commit(mirror: Path) -> str | None:
+    """The commit of the code that started the study in the mirror's newest complete snapshot; None for an
+    empty mirror or a study started outside a git checkout. A resumed study should run on it: a newer version
+    may read the study's config or files differently, and refuses a config it does not know."""
+    verified = newest_complete(mirror)
+    if verified is None:
+        return None
+    entry = verified.snapshot.files.get(ResultsPaths(Path()).manifest.name)
+    if entry is None:
+        return None
+    manifest = json.loads(object_path(mirror, entry.sha256).read_text(encoding="utf-8"))
+    commit = manifest.get("git_sha")
+    return commit if isinstance(commit, str) and commit else None
