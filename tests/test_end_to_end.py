@@ -110,6 +110,17 @@ def test_gallery_and_report_show_the_results(smoke: SmokeRun) -> None:
     best = json.loads(paths.best_hyperparameters.read_text())
     assert f"Trial <code>{best['trial_id']}</code>, validation AUC" in html, "the summary names the selected trial"
     assert index[0]["file"] in html
+    # what a reviewer checks: who the test children are, what the grid compares, how optimistic the headline is
+    summary = json.loads(paths.data_summary.read_text())
+    assert f'id="shared-test-ids">{summary["shared_test_ids"]}<' in html and summary["test_patient_ids"] == "shared"
+    assert 'id="comparison-protocol">4 test films drawn at random' in html and "(retrained, seed 1)" in html
+    assert "This figure is optimistic" in html and 'id="retrained"' in html
+    retrained = next(
+        r for r in read_csv(paths.ablation_summary) if r["variant"] == "best" and r["metric"] == "test_auc"
+    )
+    assert f"{float(retrained['mean']):.3f}" in html[html.index('id="retrained"') :].split("</p>")[0]
+    deletion = baseline.differences["gradcam"]
+    assert f"{deletion.value:.3f} [{deletion.ci_low:.3f}, {deletion.ci_high:.3f}]" in html
 
 
 def test_rerun_skips_finished_stages(copy_of_smoke: SmokeRun) -> None:

@@ -4,14 +4,20 @@ float32 file deciding every test film as the Keras model does."""
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from study.budget import Deadline
+from study.config import config_from_json
 from study.data.readers import dataset_arrays
+from study.export import convert as convert_module
 from study.export.runtime import TfliteModel
-from study.results import BestTrial, Threshold, read_csv
+from study.export.stage import export_best_model
+from study.results import EXPORT_COLUMNS, BestTrial, ResultsPaths, Threshold, read_csv, write_csv
 from study.results.vocab import EXPORT_VARIANTS
 from tests.conftest import SmokeRun
 
@@ -60,3 +66,31 @@ def test_the_export_section_shows_each_variant(smoke: SmokeRun) -> None:
     for variant in EXPORT_VARIANTS:
         assert f'id="export-{variant}"' in section and f"model_{variant}.tflite" in section
     assert "not converted" not in section and "AUC minus Keras" in section
+
+
+def test_a_resumed_export_converts_only_what_is_missing_and_a_spent_budget_none(
+    smoke: SmokeRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(smoke.paths.root, results, ignore=shutil.ignore_patterns("tensorboard", "gradcam", "ablation"))
+    paths = ResultsPaths(results)
+    rows = read_csv(paths.export_summary)
+    write_csv(paths.export_summary, EXPORT_COLUMNS, [row for row in rows if row["variant"] != "fp16"])
+    paths.export_model("fp16").unlink()
+    cfg = config_from_json(paths.config.read_text(), paths.config)
+    converted: list[str] = []
+    real_convert = convert_module.convert
+
+    def counting_convert(saved: Path, variant: str, calibration: np.ndarray, target: Path) -> None:
+        converted.append(variant)
+        real_convert(saved, variant, calibration, target)
+
+    monkeypatch.setattr(convert_module, "convert", counting_convert)
+    spent = export_best_model(cfg, paths, smoke.cache, Deadline(ends_at=0.0))
+    assert spent is not None and "time budget" in spent and not converted
+    assert export_best_model(cfg, paths, smoke.cache, Deadline(None)) is None
+    assert converted == ["fp16"]
+    after = {row["variant"]: row for row in read_csv(paths.export_summary)}
+    assert list(after) == list(EXPORT_VARIANTS) and after["fp16"]["status"] == "ok"
+    kept = [row for row in rows if row["variant"] != "fp16"]
+    assert all(after[row["variant"]] == row for row in kept), "finished rows are kept as they were written"
