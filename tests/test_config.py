@@ -62,3 +62,13 @@ def test_unknown_key_in_a_file_is_named(tmp_path: Path) -> None:
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml"):
         load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [("person(", "does not compile"), ("person\\d+", "has 0"), ("(person)(\\d+)", "has 2")],
+)
+def test_a_group_pattern_must_compile_with_one_capture_group(pattern: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=r"data\.group_pattern") as raised:
+        load_config(builtin_config_path("demo"), [f"data.group_pattern={pattern}"])
+    assert problem in str(raised.value)

@@ -14,7 +14,7 @@ from PIL import Image
 from study.config import builtin_config_path, config_from_json, load_config
 from study.data import cache as cache_module
 from study.data.cache import decoded_arrays, fit_square, square_to_original
-from study.data.discover import FilmRecord, find_split_root, list_films, patient_id_from_name
+from study.data.discover import FilmRecord, find_split_root, list_films, patient_id_from_name, patient_key_from_name
 from study.data.prepare import prepare_data
 from study.data.readers import dataset_arrays, load_training_arrays
 from study.data.relocate import follow_moved_data
@@ -51,6 +51,50 @@ def _write_layout(root: Path, names: dict[tuple[str, str], list[str]]) -> None:
 )
 def test_patient_ids_are_keyed_by_source_folder(name: str, split: str, expected: str | None) -> None:
     assert patient_id_from_name(name, split) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "expected"),
+    [
+        ("^(.+)_\\d+$", "cat07_3.png", "cat07"),
+        ("^(.+)_\\d+$", "no-number.png", None),
+        ("none", "person12_virus_3.jpeg", None),
+        ("chest_xray", "person12_virus_3.jpeg", "person12"),
+    ],
+)
+def test_the_group_comes_from_the_configured_pattern(pattern: str, name: str, expected: str | None) -> None:
+    assert patient_key_from_name(name, pattern) == expected
+
+
+@pytest.mark.parametrize("pattern", ["^(g\\d+)_\\d+$", "none"])
+def test_a_custom_group_pattern_keeps_groups_whole_and_none_groups_nothing(tmp_path: Path, pattern: str) -> None:
+    """Films named <group>_<n> split by group under a pattern; with "none" each file is its own group, and the
+    report says near-duplicates may then leak across the split."""
+    starts = {("train", "NORMAL"): 0, ("train", "PNEUMONIA"): 10, ("val", "NORMAL"): 20, ("val", "PNEUMONIA"): 30,
+              ("test", "NORMAL"): 40, ("test", "PNEUMONIA"): 50}  # fmt: skip
+    names = {
+        folder: [f"g{group}_{shot}.jpeg" for group in range(start, start + 6) for shot in range(2)]
+        for folder, start in starts.items()
+    }
+    names[("train", "NORMAL")].append("scan.jpeg")
+    _write_layout(tmp_path, names)
+    cfg = load_config(builtin_config_path("smoke"), [f"data.group_pattern={pattern}"])
+    paths = ResultsPaths(tmp_path / "results")
+    summary = prepare_data(tmp_path, cfg, tmp_path / "cache", paths)
+    rows = [row for row in read_csv(paths.split_csv) if row["split"] != "test"]
+    sides: dict[str, set[str]] = {}
+    for row in rows:
+        sides.setdefault(Path(row["path"]).name.split("_")[0], set()).add(row["split"])
+    html = render_html(load_report_data(paths.root), {})
+    grouping = html[html.index('id="grouping"') :].split("</p>")[0]
+    if pattern == "none":
+        assert summary.files_without_patient_id == sum(len(files) for files in names.values())
+        assert "cannot be excluded" in grouping
+    else:
+        assert summary.files_without_patient_id == 1, "scan.jpeg names no group: its own"
+        assert all(len(splits) == 1 for splits in sides.values()), "a group never straddles train and val"
+        assert {row["patient_id"] for row in rows if "g1_" in row["path"]} == {"train/g1"}
+        assert pattern in grouping
 
 
 def test_discovery_accepts_both_roots_and_skips_dotfiles(tmp_path: Path) -> None:

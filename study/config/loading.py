@@ -113,7 +113,10 @@ def config_to_json(cfg: StudyConfig) -> str:
 
 # Keys added after studies were saved, each with the value that reproduces what the tool did before it: a study
 # saved without the key reads as the study it was (and resumes only with that value).
-ADDED_KEYS: dict[tuple[str, str], Any] = {("data", "test_patient_ids"): "separate"}
+ADDED_KEYS: dict[tuple[str, str], Any] = {
+    ("data", "test_patient_ids"): "separate",
+    ("data", "group_pattern"): "chest_xray",
+}
 
 
 def config_from_json(text: str, source: Path) -> StudyConfig:

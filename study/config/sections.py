@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from study.results.vocab import (
     CAM_METHODS,
     CLASS_WEIGHTINGS,
     FACTORS,
+    GROUP_PRESETS,
     PRECISIONS,
     TEST_PATIENT_IDS,
     THRESHOLD_RULES,
@@ -31,11 +33,14 @@ class DataConfig:
     split_seed: int
     aspect: str
     test_patient_ids: str
+    group_pattern: str
 
     def __post_init__(self) -> None:
         _require(0.05 <= self.val_fraction <= 0.5, "data.val_fraction", "a share between 0.05 and 0.5")
         _require(self.aspect in ASPECT_MODES, "data.aspect", f"one of {ASPECT_MODES}")
         _require(self.test_patient_ids in TEST_PATIENT_IDS, "data.test_patient_ids", f"one of {TEST_PATIENT_IDS}")
+        if self.group_pattern not in GROUP_PRESETS:
+            _check_group_pattern(self.group_pattern)
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,17 @@ class StudyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_group_pattern(pattern: str) -> None:
+    """A custom grouping must compile and capture exactly one group, the group's name."""
+    expected = f"one of {GROUP_PRESETS} or a regular expression with one capture group, e.g. '^(.+)_\\d+$'"
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as error:
+        message = f"config key data.group_pattern: {pattern!r} does not compile ({error}); expected {expected}"
+        raise ConfigError(message) from error
+    _require(groups == 1, "data.group_pattern", f"{expected} ({pattern!r} has {groups})")
 
 
 def _require(condition: bool, key: str, expected: str) -> None:

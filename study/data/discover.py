@@ -32,19 +32,28 @@ class FilmRecord:
     patient_id: str
 
 
-def patient_key_from_name(file_name: str) -> str | None:
-    """`person12_virus_3.jpeg` -> `person12`, `IM-0115-0001.jpeg` -> `IM-0115`; None when the name carries none."""
+def patient_key_from_name(file_name: str, group_pattern: str = "chest_xray") -> str | None:
+    """The group (patient) a file name names, under `data.group_pattern`; None when it names none.
+
+    `chest_xray` reads Kaggle's names (`person12_virus_3.jpeg` -> `person12`, `IM-0115-0001.jpeg` -> `IM-0115`);
+    `none` groups nothing (each file is its own group); anything else is a regular expression searched in the
+    name without its suffix, whose one capture group is the group."""
     stem = Path(file_name).stem
-    match = _PNEUMONIA_PATTERN.match(stem) or _NORMAL_PATTERN.match(stem)
-    return match.group(1) if match else None
+    if group_pattern == "none":
+        return None
+    if group_pattern == "chest_xray":
+        match = _PNEUMONIA_PATTERN.match(stem) or _NORMAL_PATTERN.match(stem)
+    else:
+        match = re.search(group_pattern, stem)
+    return match.group(1) if match and match.group(1) else None
 
 
-def patient_id_from_name(file_name: str, source_split: str) -> str | None:
+def patient_id_from_name(file_name: str, source_split: str, group_pattern: str = "chest_xray") -> str | None:
     """`person12_virus_3.jpeg` -> `train/person12`; None when the name carries no patient.
 
     Kaggle's val/ folder was carved out of the training set, so val and train share one namespace;
     test/ keeps its own, and the data stage decides what an id both namespaces use means."""
-    key = patient_key_from_name(file_name)
+    key = patient_key_from_name(file_name, group_pattern)
     namespace = "test" if source_split == "test" else "train"
     return f"{namespace}/{key}" if key is not None else None
 
@@ -106,7 +115,7 @@ def find_split_root(data_path: Path) -> Path:
     )
 
 
-def list_films(split_root: Path) -> Listing:
+def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
     """Every film under train/ val/ test/ x NORMAL/ PNEUMONIA, sorted.
 
     Dotfiles and macOS `._*` resource forks are not films. An entry with an image suffix that is not a
@@ -127,7 +136,7 @@ def list_films(split_root: Path) -> Listing:
                 if not path.is_file():
                     unreadable.append((str(path), "unreadable: not a regular file (folder, broken link or link loop)"))
                     continue
-                patient = patient_id_from_name(path.name, source_split)
+                patient = patient_id_from_name(path.name, source_split, group_pattern)
                 if patient is None:
                     without_patient += 1
                     patient = f"{source_split}/{path.name}"

@@ -33,9 +33,9 @@ def _is_test(film: FilmRecord) -> bool:
     return film.source_split == "test"
 
 
-def find_overlap(films: Sequence[FilmRecord]) -> TestPatientOverlap:
+def find_overlap(films: Sequence[FilmRecord], group_pattern: str) -> TestPatientOverlap:
     """Keys parsed from the file names alone (a name without a patient never matches another)."""
-    keys = {film.path: patient_key_from_name(film.path.name) for film in films}
+    keys = {film.path: patient_key_from_name(film.path.name, group_pattern) for film in films}
     test_keys = {keys[film.path] for film in films if _is_test(film)} - {None}
     pool_keys = {keys[film.path] for film in films if not _is_test(film)} - {None}
     shared = test_keys & pool_keys
@@ -44,14 +44,14 @@ def find_overlap(films: Sequence[FilmRecord]) -> TestPatientOverlap:
 
 
 def keep_out_shared_patients(
-    films: Sequence[FilmRecord], overlap: TestPatientOverlap
+    films: Sequence[FilmRecord], overlap: TestPatientOverlap, group_pattern: str
 ) -> tuple[list[FilmRecord], list[dict[str, str]]]:
     """The films without the train/val films of shared patients, and a skipped.csv row for each one removed."""
     shared = set(overlap.shared_keys)
     kept: list[FilmRecord] = []
     removed: list[dict[str, str]] = []
     for film in films:
-        key = patient_key_from_name(film.path.name)
+        key = patient_key_from_name(film.path.name, group_pattern)
         if not _is_test(film) and key in shared:
             reason = f"shared patient: {key} also has films in test/, kept out of training (data.test_patient_ids)"
             removed.append({"path": str(film.path), "reason": reason})

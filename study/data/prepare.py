@@ -82,7 +82,7 @@ def _summary(records: Sequence[SplitRecord], skipped: Sequence[dict[str, str]], 
 def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: ResultsPaths) -> DataSummary:
     """Write data/split.csv, skipped.csv and summary.json; every film is opened once, into the decode cache."""
     split_root = find_split_root(data_path)
-    listing = list_films(split_root)
+    listing = list_films(split_root, cfg.data.group_pattern)
     logger.info("found %d films under %s; validating and decoding each once", len(listing.films), split_root)
     decoded = decoded_arrays(
         [str(film.path) for film in listing.films], cfg.space.resolutions, cfg.data.aspect, cache_dir, "films"
@@ -91,9 +91,9 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     skipped = [{"path": path, "reason": reason} for path, reason in (*listing.unreadable, *decoded.failures)]
     films, duplicates, leaked = _drop_duplicates([f for f in listing.films if str(f.path) in entries], entries)
     skipped += duplicates
-    overlap = find_overlap(films)
+    overlap = find_overlap(films, cfg.data.group_pattern)
     if cfg.data.test_patient_ids == "shared":
-        films, shared_patient_films = keep_out_shared_patients(films, overlap)
+        films, shared_patient_films = keep_out_shared_patients(films, overlap, cfg.data.group_pattern)
         skipped += shared_patient_films
     write_csv(paths.skipped_csv, SKIPPED_COLUMNS, skipped)
     _require_classes(films, split_root, paths.skipped_csv)
@@ -114,6 +114,7 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         duplicates_removed=len(duplicates),
         test_leakage_duplicates=leaked,
         files_without_patient_id=listing.without_patient,
+        group_pattern=cfg.data.group_pattern,
         test_patient_ids=cfg.data.test_patient_ids,
         shared_test_ids=len(overlap.shared_keys),
         shared_test_id_examples=overlap.examples,

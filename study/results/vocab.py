@@ -27,6 +27,9 @@ ASPECT_MODES: tuple[str, ...] = ("squash", "pad", "crop")
 # What a patient id found in both test/ and train+val means: the same child (its train/val films leave the
 # pool, as copies of test films do) or another child, because test/ numbers its patients afresh.
 TEST_PATIENT_IDS: tuple[str, ...] = ("shared", "separate")
+# data.group_pattern's named presets: Kaggle's chest X-ray file names, or no grouping (each file its own group);
+# any other value is a regular expression with one capture group.
+GROUP_PRESETS: tuple[str, ...] = ("chest_xray", "none")
 THRESHOLD_RULES: tuple[str, ...] = ("youden", "f1", "fixed")
 PRECISIONS: tuple[str, ...] = ("auto", "mixed_float16", "float32")
 XLA_MODES: tuple[str, ...] = ("auto", "on", "off")
