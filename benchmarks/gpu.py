@@ -1,0 +1,264 @@
+"""What a night costs on this machine: the study's own model timed on the GPU, one command, about 8 minutes.
+
+Measures, each side by side in one run:
+- training throughput (images/s) of the study's model (MobileNetV2, alpha 1.0) at 160, 192 and 224 px, fully
+  trainable; at 224 px also frozen, float32 against mixed_float16 (and bfloat16 where the GPU has it), and XLA
+  off against on (the compile's cost and the per-epoch gain reported apart);
+- the per-trial overhead: build, trace and the first epoch against later epochs;
+- the feed ratio: fitting from the uint8 arrays as the study does, against the same steps on a batch already on
+  the device (target >= 0.95);
+- batched Grad-CAM throughput at 224 px;
+- the night this implies: the overnight plan's trials and epochs at the measured rates, beside the estimate the
+  study's own calibration makes for the same plan on this machine.
+Writes a table to stdout and the figures to --out (JSON). Without a GPU it says so and exits 0; --quick runs a
+tiny version on whatever is there (the CPU included) in under a minute, so the script cannot rot unseen.
+
+Run: python benchmarks/gpu.py [--quick] [--out benchmarks/gpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras
+
+from study.config import builtin_config_path, load_config
+from study.data.split import SplitArrays
+from study.device import device_line, gpu_names
+from study.explain.gradcam import GradCam
+from study.search.calibration import calibrate
+from study.search.hypermodel import build_model, build_optimizer, resolve_precision
+from study.search.plan import hyperband_plan
+
+# Kaggle's train+val pool (5,232 films) split by the overnight config's validation share of 0.2.
+KAGGLE_TRAIN, KAGGLE_VAL = 4186, 1046
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One timed model: input size, trainable backbone or not, precision, XLA."""
+
+    resolution: int
+    trainable: bool
+    precision: str
+    xla: bool
+
+    @property
+    def name(self) -> str:
+        return (f"{self.resolution} px, {'trainable' if self.trainable else 'frozen'}, {self.precision}, "
+                f"XLA {'on' if self.xla else 'off'}")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """The sizes of one run: the full benchmark or --quick."""
+
+    alpha: float
+    resolutions: tuple[int, ...]
+    images: int  # per timed epoch
+    batch: int
+    precisions: tuple[str, ...]
+    xla: bool  # time XLA on as well (not on a CPU, where it is 5-20x slower)
+
+
+def _scale(quick: bool, has_gpu: bool) -> Scale:
+    if quick:
+        return Scale(alpha=0.35, resolutions=(32,), images=64, batch=16, precisions=("float32",), xla=False)
+    precisions = ("float32", "mixed_float16", *(("mixed_bfloat16",) if _has_bfloat16() else ()))
+    return Scale(alpha=1.0, resolutions=(160, 192, 224), images=2048, batch=32, precisions=precisions, xla=has_gpu)
+
+
+def _has_bfloat16() -> bool:
+    """bfloat16 runs on tensor cores from compute capability 8.0 (A100, L4, H100); a T4 (7.5) emulates it."""
+    import tensorflow as tf
+
+    details = [tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU")]
+    return any(detail.get("compute_capability", (0, 0)) >= (8, 0) for detail in details)
+
+
+def study_precision() -> str:
+    """The precision the overnight study trains in on this machine (model.precision = auto)."""
+    return resolve_precision(load_config(builtin_config_path("overnight")).model.precision)
+
+
+def settings(scale: Scale) -> list[Setting]:
+    """Every size trainable at the study's precision, then at the largest size: each precision, frozen, XLA."""
+    largest, ours = max(scale.resolutions), study_precision()
+    chosen = [Setting(size, True, ours, False) for size in scale.resolutions]
+    chosen += [Setting(largest, True, precision, False) for precision in scale.precisions]
+    chosen.append(Setting(largest, False, ours, False))
+    if scale.xla:
+        chosen.append(Setting(largest, True, ours, True))
+    return list(dict.fromkeys(chosen))
+
+
+def _films(count: int, resolution: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, resolution, resolution, 1), dtype=np.uint8), rng.integers(0, 2, count)
+
+
+def _model(setting: Setting, scale: Scale) -> keras.Model:
+    cfg = load_config(builtin_config_path("overnight"))
+    model_cfg = dataclasses.replace(cfg.model, weights="none", alpha=scale.alpha, precision=setting.precision,
+                                    xla="on" if setting.xla else "off")  # fmt: skip
+    keras.backend.clear_session()
+    model = build_model(setting.resolution, 0.0, 0.2, -1 if setting.trainable else 0, 1e-3, model_cfg)
+    build_optimizer(model)
+    return model
+
+
+class _EpochTimes(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+def time_setting(setting: Setting, scale: Scale) -> dict[str, float]:
+    """Build, three epochs from uint8 arrays (the first carries the trace), then evaluation throughput."""
+    x, y = _films(scale.images, setting.resolution)
+    started = time.perf_counter()
+    model = _model(setting, scale)
+    build = time.perf_counter() - started
+    epochs = _EpochTimes()
+    model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=3, verbose=0, callbacks=[epochs])
+    steady = float(np.median(epochs.seconds[1:]))
+    started = time.perf_counter()
+    model.evaluate(x, y.astype("float32"), batch_size=scale.batch, verbose=0)
+    model.evaluate(x, y.astype("float32"), batch_size=scale.batch, verbose=0)
+    evaluate = (time.perf_counter() - started) / 2
+    return {"build_s": build, "first_epoch_s": epochs.seconds[0], "epoch_s": steady,
+            "train_images_per_s": scale.images / steady, "eval_images_per_s": scale.images / evaluate}  # fmt: skip
+
+
+def feed_ratio(setting: Setting, scale: Scale) -> dict[str, float]:
+    """Throughput fitting from host uint8 arrays over throughput on one batch already on the device."""
+    import tensorflow as tf
+
+    x, y = _films(scale.images, setting.resolution)
+    model = _model(setting, scale)
+    steps = scale.images // scale.batch
+    model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=1, verbose=0)  # trace
+    started = time.perf_counter()
+    model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=1, verbose=0)
+    host = time.perf_counter() - started
+    on_device = tf.data.Dataset.from_tensors((tf.constant(x[: scale.batch]), tf.constant(y[: scale.batch], "float32")))
+    model.fit(on_device.repeat(steps), epochs=1, verbose=0, shuffle=False)  # trace of the dataset path
+    started = time.perf_counter()
+    model.fit(on_device.repeat(steps), epochs=1, verbose=0, shuffle=False)
+    device = time.perf_counter() - started
+    return {"host_s": host, "device_s": device, "ratio": device / host}
+
+
+def gradcam_rate(setting: Setting, scale: Scale) -> float:
+    """Batched Grad-CAM maps per second on the last backbone layer, after one warm-up batch."""
+    x, _ = _films(scale.images, setting.resolution)
+    cam = GradCam(_model(setting, scale), "out_relu")
+    explain = np.ones(len(x), bool)
+    cam.maps(x[: scale.batch], explain[: scale.batch], "gradcam")
+    started = time.perf_counter()
+    for start in range(0, len(x), scale.batch):
+        cam.maps(x[start : start + scale.batch], explain[start : start + scale.batch], "gradcam")
+    return len(x) / (time.perf_counter() - started)
+
+
+def night(measured: dict[str, dict[str, float]], scale: Scale, quick: bool) -> dict[str, float]:
+    """The overnight plan at the measured rates, beside the calibration's estimate on this machine."""
+    cfg = load_config(builtin_config_path("overnight"))
+    plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
+    train, val = (scale.images, scale.images // 4) if quick else (KAGGLE_TRAIN, KAGGLE_VAL)
+    ours = study_precision()
+    rates = {
+        s.resolution: measured[s.name] for s in settings(scale) if s.trainable and not s.xla and s.precision == ours
+    }
+    epoch = {size: train / r["train_images_per_s"] + val / r["eval_images_per_s"] for size, r in rates.items()}
+    overhead = float(np.mean([r["build_s"] + r["first_epoch_s"] - r["epoch_s"] for r in rates.values()]))
+    measured_night = plan.total_trials * overhead + plan.total_epochs * float(np.mean(list(epoch.values())))
+    arrays = {}
+    for size in scale.resolutions:
+        x_train, y_train = _films(train, size)
+        x_val, y_val = _films(val, size, seed=1)
+        arrays[size] = SplitArrays(x_train, y_train, x_val, y_val)
+    space = dataclasses.replace(cfg.space, resolutions=scale.resolutions)
+    model_cfg = dataclasses.replace(cfg.model, weights="none", alpha=scale.alpha)
+    calibration = calibrate(dataclasses.replace(cfg, space=space, model=model_cfg), arrays)
+    estimated = plan.total_trials * calibration.build_seconds + plan.total_epochs * float(
+        np.mean(list(calibration.epoch_seconds.values()))
+    )
+    largest = max(scale.resolutions)
+    return {"trials": plan.total_trials, "epochs": plan.total_epochs, "measured_s": measured_night,
+            "calibration_s": estimated, "epoch_s_largest_measured": epoch[largest],
+            "epoch_s_largest_calibration": calibration.epoch_seconds[largest],
+            "calibration_over_measured": calibration.epoch_seconds[largest] / epoch[largest]}  # fmt: skip
+
+
+def run(quick: bool) -> dict[str, Any]:
+    scale = _scale(quick, bool(gpu_names()))
+    measured = {}
+    for setting in settings(scale):
+        measured[setting.name] = time_setting(setting, scale)
+        print(f"{setting.name:48s} {measured[setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
+    largest = settings(scale)[len(scale.resolutions) - 1]  # the largest size, trainable, the study's precision
+    return {
+        "device": device_line(),
+        "quick": quick,
+        "alpha": scale.alpha,
+        "batch": scale.batch,
+        "images_per_epoch": scale.images,
+        "settings": measured,
+        "feed": feed_ratio(largest, scale),
+        "gradcam_images_per_s": gradcam_rate(largest, scale),
+        "night": night(measured, scale, quick),
+    }
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    print(f"\n{result['device']}; alpha {result['alpha']}, batch {result['batch']}")
+    print(f"{'setting':48s} {'build s':>8s} {'1st epoch':>9s} {'epoch s':>8s} {'img/s':>9s}")
+    for name, row in result["settings"].items():
+        print(f"{name:48s} {row['build_s']:8.1f} {row['first_epoch_s']:9.2f} {row['epoch_s']:8.2f} "
+              f"{row['train_images_per_s']:9.1f}")  # fmt: skip
+    feed, cams, plan = result["feed"], result["gradcam_images_per_s"], result["night"]
+    print(f"feed ratio (device-resident batch time / host uint8 arrays time): {feed['ratio']:.2f} (target >= 0.95)")
+    print(f"Grad-CAM: {cams:.1f} maps/s")
+    print(f"the overnight plan, {plan['trials']} trials and {plan['epochs']} epochs: {plan['measured_s'] / 3600:.2f} h "
+          f"at the measured rates, {plan['calibration_s'] / 3600:.2f} h by the study's calibration "
+          f"(largest size's epoch: calibration / measured = {plan['calibration_over_measured']:.2f})"
+          + (" [--quick: tiny films and sizes, not a real night]" if result["quick"] else ""))  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a tiny run on any device, the CPU included")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks") / "gpu.json", help="where to write the JSON")
+    args = parser.parse_args(argv)
+    if not args.quick and not gpu_names():
+        print(f"benchmarks/gpu.py: {device_line()}; nothing to measure (run with --quick to try it on the CPU)")
+        return 0
+    result = run(args.quick)
+    _print_table(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""benchmarks/gpu.py cannot rot before a GPU day: its --quick run measures every part on this CPU, and without
+--quick a machine with no GPU is told so, with exit 0."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from study.config import builtin_config_path, load_config
+from study.search.plan import hyperband_plan
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+SCRIPT = ROOT / "benchmarks" / "gpu.py"
+
+
+def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.json"
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["quick"] and {"trainable", "frozen"} <= {name.split(", ")[1] for name in result["settings"]}
+    for row in result["settings"].values():
+        assert row["train_images_per_s"] > 0 and row["first_epoch_s"] > row["epoch_s"], row
+    assert result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
+    plan = result["night"]
+    search = load_config(builtin_config_path("overnight")).search
+    expected = hyperband_plan(search.max_epochs, search.factor, search.hyperband_iterations)
+    assert (plan["trials"], plan["epochs"]) == (expected.total_trials, expected.total_epochs)
+    assert plan["measured_s"] > 0 and plan["calibration_s"] > 0
+    assert "overnight plan" in completed.stdout
+
+
+def test_without_a_gpu_it_says_so_and_measures_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.json"
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0 and "no GPU visible" in completed.stdout and not out.exists()
