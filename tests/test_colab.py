@@ -96,8 +96,10 @@ def test_a_resume_checks_out_the_commit_that_started_the_study(notebook: nbforma
     code = _code(notebook)
     mirror = str(parse_args(_study_commands(notebook)[0]).mirror)
     assert f'MIRROR = "{mirror}"' in code
-    pin = code.index("python colab/study_commit.py {MIRROR}")
-    assert code.index("git clone") < pin < code.index('git checkout -q "$COMMIT"') < code.index("pip install")
+    pin = code.index('["python", "colab/study_commit.py", MIRROR]')
+    assert code.index("git clone") < pin < code.index('["git", "checkout", "-q", commit]') < code.index("pip install")
+    shell_lines = [line for line in code.splitlines() if line.startswith("!")]
+    assert not [line for line in shell_lines if "$" in line.replace("$(", "")], "IPython expands $name in ! lines"
     assert (NOTEBOOK.parent / "study_commit.py").is_file()
 
 

@@ -315,3 +315,47 @@ def test_the_same_films_at_another_path_continue_the_study_and_other_films_are_r
     with pytest.raises(UserInputError, match=r"--data .*other: holds other films than the study"):
         follow_moved_data(tmp_path / "other", cfg, tmp_path / "cache", paths)
     assert read_csv(paths.split_csv) == after, "a refused folder changes nothing"
+
+
+def test_one_folder_of_class_folders_gets_its_test_set_drawn_by_patient(tmp_path: Path) -> None:
+    """Without a test folder, the tool draws the test set once, grouped and stratified like validation, and the
+    report says so; train/ and test/ alone need no val/."""
+    names = {
+        label: [f"{prefix}{patient}_{shot}.jpeg" for patient in range(30) for shot in range(2)]
+        for label, prefix in (("NORMAL", "n"), ("PNEUMONIA", "p"))
+    }
+    for offset, (label, files) in enumerate(names.items()):
+        folder = tmp_path / "single" / label
+        folder.mkdir(parents=True)
+        for index, name in enumerate(files):
+            pixels = np.random.default_rng(1000 * offset + index).integers(0, 255, (80, 100), dtype=np.uint8)
+            Image.fromarray(pixels, mode="L").save(folder / name)
+    cfg = load_config(builtin_config_path("smoke"), [r"data.group_pattern=^(.+)_\d+$", "data.test_fraction=0.25"])
+    paths = ResultsPaths(tmp_path / "results")
+    summary = prepare_data(tmp_path / "single", cfg, tmp_path / "cache", paths)
+    assert summary.test_drawn
+    rows = read_csv(paths.split_csv)
+    splits_of: dict[str, set[str]] = {}
+    for row in rows:
+        splits_of.setdefault(row["patient_id"], set()).add(row["split"])
+    assert all(len(splits) == 1 for splits in splits_of.values()), "a patient never straddles two splits"
+    test_patients = [patient for patient, splits in splits_of.items() if splits == {"test"}]
+    assert 0.2 <= len(test_patients) / len(splits_of) <= 0.3
+    assert all(summary.counts["test"][label] > 0 for label in ("NORMAL", "PNEUMONIA"))
+    again = prepare_data(tmp_path / "single", cfg, tmp_path / "cache", ResultsPaths(tmp_path / "again"))
+    assert again.counts == summary.counts, "the draw is fixed by the seed"
+    html = render_html(load_report_data(paths.root), {})
+    assert 'id="test-drawn"' in html
+
+
+def test_train_and_test_folders_alone_are_a_layout(tmp_path: Path) -> None:
+    _write_layout(
+        tmp_path,
+        {(split, label): [f"person{index}_virus_1.jpeg" if label == "PNEUMONIA" else f"IM-{index:04d}-0001.jpeg"
+                          for index in range(start, start + 6)]
+         for split, start in (("train", 0), ("test", 100)) for label in ("NORMAL", "PNEUMONIA")},
+    )  # fmt: skip
+    cfg = load_config(builtin_config_path("smoke"))
+    summary = prepare_data(tmp_path, cfg, tmp_path / "cache", ResultsPaths(tmp_path / "results"))
+    assert not summary.test_drawn and summary.counts["test"] == {"NORMAL": 6, "PNEUMONIA": 6}
+    assert summary.counts["val"]["NORMAL"] > 0 and summary.counts["val"]["PNEUMONIA"] > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from study.results import (
     ABLATION_SUMMARY_COLUMNS,
     BestTrial,
     DataSummary,
+    ResultsFormatError,
     ResultsPaths,
     atomic_write_text,
     read_csv,
@@ -68,18 +70,30 @@ def variant_label(row: Mapping[str, str]) -> str:
     return f"{FACTOR_LABELS[row['factor']]} = {level_label(row['factor'], row['level'])}"
 
 
+def _film_key(path: str) -> str:
+    """A film by its folder, class folder and name: the same film after the dataset moved (Colab mounts it
+    anew), where a run written before the move recorded the old absolute path."""
+    return "/".join(Path(path).parts[-3:])
+
+
 def _test_predictions(paths: ResultsPaths, run_ids: Sequence[str]) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
-    """Labels, patients and each run's P(PNEUMONIA) on the test films every run scored, aligned by path
-    (a run's file order is not trusted)."""
-    by_run = [
-        {row["path"]: row for row in read_csv(paths.ablation_predictions(run_id)) if row["split"] == "test"}
-        for run_id in run_ids
-    ]
-    common = sorted(set.intersection(*(set(rows) for rows in by_run)))
-    patient_of = {row["path"]: row["patient_id"] for row in read_csv(paths.split_csv)}
-    labels = np.array([int(by_run[0][path]["label"]) for path in common])
-    probs = [np.array([float(rows[path]["prob"]) for path in common]) for rows in by_run]
-    return labels, [patient_of[path] for path in common], probs
+    """Labels, patients and each run's P(PNEUMONIA) on the test films, aligned film by film (a run's file order
+    is not trusted). Every run scores every test film, so a film missing from one is a broken folder."""
+    test = {_film_key(row["path"]): row["patient_id"] for row in read_csv(paths.split_csv) if row["split"] == "test"}
+    by_run = []
+    for run_id in run_ids:
+        rows = {_film_key(row["path"]): row for row in read_csv(paths.ablation_predictions(run_id))
+                if row["split"] == "test"}  # fmt: skip
+        if set(rows) != set(test):
+            raise ResultsFormatError(
+                f"{paths.ablation_predictions(run_id)}: its test films are not {paths.split_csv}'s "
+                f"({len(set(test) - set(rows))} missing, {len(set(rows) - set(test))} unknown)"
+            )
+        by_run.append(rows)
+    films = sorted(test)
+    labels = np.array([int(by_run[0][film]["label"]) for film in films])
+    probs = [np.array([float(rows[film]["prob"]) for film in films]) for rows in by_run]
+    return labels, [test[film] for film in films], probs
 
 
 def summarise(runs: Sequence[Mapping[str, str]], paths: ResultsPaths, cfg: StudyConfig) -> list[dict[str, Any]]:

@@ -116,6 +116,7 @@ def config_to_json(cfg: StudyConfig) -> str:
 ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("data", "test_patient_ids"): "separate",
     ("data", "group_pattern"): "chest_xray",
+    ("data", "test_fraction"): 0.2,
 }
 
 

@@ -34,11 +34,13 @@ class DataConfig:
     aspect: str
     test_patient_ids: str
     group_pattern: str
+    test_fraction: float
 
     def __post_init__(self) -> None:
         _require(0.05 <= self.val_fraction <= 0.5, "data.val_fraction", "a share between 0.05 and 0.5")
         _require(self.aspect in ASPECT_MODES, "data.aspect", f"one of {ASPECT_MODES}")
         _require(self.test_patient_ids in TEST_PATIENT_IDS, "data.test_patient_ids", f"one of {TEST_PATIENT_IDS}")
+        _require(0.05 <= self.test_fraction <= 0.5, "data.test_fraction", "a share between 0.05 and 0.5")
         if self.group_pattern not in GROUP_PRESETS:
             _check_group_pattern(self.group_pattern)
 

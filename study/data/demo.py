@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from study.config import DemoConfig
-from study.data.synthetic import write_demo_dataset
+from study.data.synthetic import GENERATOR_VERSION, write_demo_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,8 @@ COMPLETE_MARKER = "COMPLETE"
 
 def demo_dataset(cfg: DemoConfig, cache_dir: Path) -> Path:
     """The demo's `chest_xray` folder; written to a temporary folder and renamed, so a kill leaves no half set."""
-    key = hashlib.sha1(repr((cfg.train_images, cfg.test_images, cfg.normal_share, cfg.seed)).encode()).hexdigest()[:12]
+    identity = (GENERATOR_VERSION, cfg.train_images, cfg.test_images, cfg.normal_share, cfg.seed)
+    key = hashlib.sha1(repr(identity).encode()).hexdigest()[:12]
     root = cache_dir / "demo" / key
     if (root / COMPLETE_MARKER).exists():
         logger.info("demo data: reusing %s", root)

@@ -13,10 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.errors import DataLayoutError
-from study.results.vocab import CLASS_NAMES, SPLITS
+from study.results.vocab import CLASS_NAMES
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp")
-EXPECTED_LAYOUT = "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg, or the train/ val/ test/ folders themselves"
+EXPECTED_LAYOUT = (
+    "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg (val/ optional), or one folder holding NORMAL/ and "
+    "PNEUMONIA/ (the tool then draws the test set)"
+)
+# The layouts the data stage accepts: Kaggle's three folders, train/ and test/ alone (validation is drawn from
+# train/ either way), or one folder of the class folders, from which the test set is drawn too.
+LAYOUT_SPLITS: dict[str, tuple[str, ...]] = {"kaggle": ("train", "val", "test"), "train_test": ("train", "test")}
+SINGLE = "single"
 
 _PNEUMONIA_PATTERN = re.compile(r"^(person\d+)_(?:bacteria|virus)_\d+$", re.IGNORECASE)
 _NORMAL_PATTERN = re.compile(r"^((?:NORMAL2-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
@@ -69,10 +76,24 @@ class Listing:
     films: tuple[FilmRecord, ...]
     unreadable: tuple[tuple[str, str], ...]
     without_patient: int
+    layout: str = "kaggle"  # kaggle | train_test | single (no test folder: the data stage draws the test set)
+
+    @property
+    def test_drawn(self) -> bool:
+        return self.layout == SINGLE
+
+
+def layout_of(folder: Path) -> str | None:
+    """Which accepted layout `folder` holds, or None."""
+    if all((folder / split).is_dir() for split in ("train", "test")):
+        return "kaggle" if (folder / "val").is_dir() else "train_test"
+    if all((folder / label).is_dir() for label in CLASS_NAMES):
+        return SINGLE
+    return None
 
 
 def _has_splits(folder: Path) -> bool:
-    return all((folder / split).is_dir() for split in SPLITS)
+    return layout_of(folder) is not None
 
 
 def _candidate_roots(data_path: Path) -> list[Path]:
@@ -111,7 +132,8 @@ def find_split_root(data_path: Path) -> Path:
     entries = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in data_path.iterdir())[:12]
     found = ", ".join(entries) if entries else "nothing"
     raise DataLayoutError(
-        f"--data {data_path}: no train/ val/ test/ folders found, found {found} (expected {EXPECTED_LAYOUT})"
+        f"--data {data_path}: no train/ and test/ folders and no class folders found, found {found} "
+        f"(expected {EXPECTED_LAYOUT})"
     )
 
 
@@ -122,12 +144,14 @@ def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
     readable regular file (broken link, link loop, folder) is listed as unreadable. A film without a
     patient id in its name is its own patient, so it can never leak across the validation split.
     """
+    layout = layout_of(split_root) or "kaggle"
+    folders = {"train": split_root} if layout == SINGLE else {s: split_root / s for s in LAYOUT_SPLITS[layout]}
     films: list[FilmRecord] = []
     unreadable: list[tuple[str, str]] = []
     without_patient = 0
-    for source_split in SPLITS:
+    for source_split, split_folder in folders.items():
         for label in CLASS_NAMES:
-            folder = split_root / source_split / label
+            folder = split_folder / label
             if not folder.is_dir():
                 raise DataLayoutError(f"--data {split_root}: missing folder {folder} (expected {EXPECTED_LAYOUT})")
             for path in sorted(folder.iterdir()):
@@ -141,4 +165,4 @@ def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
                     without_patient += 1
                     patient = f"{source_split}/{path.name}"
                 films.append(FilmRecord(path, label, source_split, patient))
-    return Listing(tuple(films), tuple(unreadable), without_patient)
+    return Listing(tuple(films), tuple(unreadable), without_patient, layout)

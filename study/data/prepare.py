@@ -25,7 +25,7 @@ from study.results.vocab import CLASS_NAMES, SPLITS
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_CLASSES = (("train", "NORMAL"), ("train", "PNEUMONIA"), ("test", "NORMAL"), ("test", "PNEUMONIA"))
+REQUIRED_SPLITS = ("train", "test")  # each needs films of every class (a drawn test set: train's alone)
 
 
 def _drop_duplicates(
@@ -53,14 +53,16 @@ def _drop_duplicates(
     return sorted(kept, key=lambda film: order[film.path]), skipped, leaked
 
 
-def _require_classes(films: Sequence[FilmRecord], split_root: Path, skipped_csv: Path) -> None:
+def _require_classes(films: Sequence[FilmRecord], split_root: Path, skipped_csv: Path, test_drawn: bool) -> None:
     present = Counter((film.source_split, film.label) for film in films)
-    for split, label in REQUIRED_CLASSES:
-        if not present[(split, label)]:
-            raise DataLayoutError(
-                f"--data {split_root / split / label}: no usable films (expected .jpeg films of class {label}; "
-                f"any skipped files and their reasons are in {skipped_csv})"
-            )
+    for split in REQUIRED_SPLITS[:1] if test_drawn else REQUIRED_SPLITS:
+        for label in CLASS_NAMES:
+            if not present[(split, label)]:
+                folder = split_root / label if test_drawn else split_root / split / label
+                raise DataLayoutError(
+                    f"--data {folder}: no usable films (expected .jpeg films of class {label}; "
+                    f"any skipped files and their reasons are in {skipped_csv})"
+                )
 
 
 def _summary(records: Sequence[SplitRecord], skipped: Sequence[dict[str, str]], **extra: Any) -> DataSummary:
@@ -96,9 +98,10 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         films, shared_patient_films = keep_out_shared_patients(films, overlap, cfg.data.group_pattern)
         skipped += shared_patient_films
     write_csv(paths.skipped_csv, SKIPPED_COLUMNS, skipped)
-    _require_classes(films, split_root, paths.skipped_csv)
+    _require_classes(films, split_root, paths.skipped_csv, listing.test_drawn)
     sha1s = [entries[str(film.path)].sha1 for film in films]
-    records = assign_splits(films, sha1s, cfg.data.val_fraction, cfg.data.split_seed)
+    test_fraction = cfg.data.test_fraction if listing.test_drawn else None
+    records = assign_splits(films, sha1s, cfg.data.val_fraction, cfg.data.split_seed, test_fraction)
     write_csv(
         paths.split_csv,
         SPLIT_COLUMNS,
@@ -115,6 +118,7 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         test_leakage_duplicates=leaked,
         files_without_patient_id=listing.without_patient,
         group_pattern=cfg.data.group_pattern,
+        test_drawn=listing.test_drawn,
         test_patient_ids=cfg.data.test_patient_ids,
         shared_test_ids=len(overlap.shared_keys),
         shared_test_id_examples=overlap.examples,

@@ -1,7 +1,8 @@
 """Patient-grouped, class-stratified validation split of train + the official val folder.
 
 The 16-film val folder cannot select anything (accuracy moves in 6.25-point steps), so it joins the pool;
-the official test folder never enters the pool and keeps split "test".
+the official test folder never enters the pool and keeps split "test". Data without a test folder (one folder
+of class folders) get their test set drawn first, the same way, with its own share.
 """
 
 from __future__ import annotations
@@ -39,29 +40,39 @@ class SplitArrays:
     y_val: np.ndarray
 
 
-def assign_splits(
-    films: Sequence[FilmRecord], sha1s: Sequence[str], val_fraction: float, seed: int
-) -> list[SplitRecord]:
-    """Split the train+val pool by patient so that no child has films on both sides; deterministic per seed."""
-    pool = [index for index, film in enumerate(films) if film.source_split != "test"]
+def _held_out(films: Sequence[FilmRecord], pool: list[int], fraction: float, seed: int, what: str) -> set[int]:
+    """A patient-grouped, class-stratified share of `pool` (indices into films); deterministic per seed."""
     labels = np.array([label_code(films[index].label) for index in pool])
     groups = np.array([films[index].patient_id for index in pool])
     groups_per_class = min(len(set(groups[labels == code])) for code in (0, 1))
-    folds = min(max(2, round(1.0 / val_fraction)), groups_per_class)
+    folds = min(max(2, round(1.0 / fraction)), groups_per_class)
     if folds < 2:
-        raise DataLayoutError("train+val: fewer than 2 patients in a class, so no patient-grouped validation split")
-    if folds < round(1.0 / val_fraction):
-        logger.warning(
-            "only %d patients in the smaller class: validation takes 1/%d of the pool", groups_per_class, folds
-        )
+        raise DataLayoutError(f"{what}: fewer than 2 patients in a class, so no patient-grouped split")
+    if folds < round(1.0 / fraction):
+        logger.warning("only %d patients in the smaller class: %s takes 1/%d of the pool", groups_per_class, what,
+                       folds)  # fmt: skip
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    _, val_positions = next(splitter.split(np.zeros(len(pool)), labels, groups))
-    val_indices = {pool[position] for position in val_positions}
-    return [
-        SplitRecord(
-            film=film,
-            split="test" if film.source_split == "test" else ("val" if index in val_indices else "train"),
-            sha1=sha1s[index],
-        )
-        for index, film in enumerate(films)
-    ]
+    _, held_positions = next(splitter.split(np.zeros(len(pool)), labels, groups))
+    return {pool[position] for position in held_positions}
+
+
+def assign_splits(
+    films: Sequence[FilmRecord],
+    sha1s: Sequence[str],
+    val_fraction: float,
+    seed: int,
+    test_fraction: float | None = None,
+) -> list[SplitRecord]:
+    """Split the train+val pool by patient so that no child has films on both sides; deterministic per seed.
+    With `test_fraction` (data without a test folder), the test set is drawn from the pool first."""
+    pool = [index for index, film in enumerate(films) if film.source_split != "test"]
+    test_indices = set() if test_fraction is None else _held_out(films, pool, test_fraction, seed, "test")
+    pool = [index for index in pool if index not in test_indices]
+    val_indices = _held_out(films, pool, val_fraction, seed, "train+val")
+
+    def split_of(index: int, film: FilmRecord) -> str:
+        if film.source_split == "test" or index in test_indices:
+            return "test"
+        return "val" if index in val_indices else "train"
+
+    return [SplitRecord(film=film, split=split_of(index, film), sha1=sha1s[index]) for index, film in enumerate(films)]

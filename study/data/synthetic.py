@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 SIDE_RANGE = (144, 224)
 JPEG_QUALITY = 90
+# Raised whenever the rendering changes, so a demo cache written by an older version is not reused: 2 = a
+# PNEUMONIA film is its lesion-free rendering plus the opacity (1 histogram-matched around the lesions).
+GENERATOR_VERSION = 2
 MARKER_PROBABILITY = 0.6  # the same in both classes: a marker carries no class signal
 AMPLITUDE_RANGE = (0.7, 0.85)  # lesion brightness over the lung: a from-scratch model learns it in 2-3 epochs
 

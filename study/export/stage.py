@@ -1,9 +1,10 @@
 """The export stage: the best model as four TFLite files, each scored on the test set against the Keras model.
 
 The test set was already scored once, by the evaluate stage, with the model selected on validation; an export
-changes no choice, so scoring each file on the same films measures what the conversion costs, nothing else.
-Each variant's row of export/summary.csv is written as it finishes, so a resumed study converts only the
-variants it lacks.
+changes no choice, so scoring each file on the same films, beside the Keras model's own probabilities for them,
+measures what the conversion costs, nothing else. Each variant's row of export/summary.csv is written as it
+finishes: a study killed half-way converts, on its next start, the variants without a row, and tries a failed
+one again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from study.ablation.stats import paired_auc_difference
@@ -18,7 +20,7 @@ from study.budget import Deadline
 from study.config import StudyConfig
 from study.data.readers import dataset_arrays, load_split_rows
 from study.evaluate.metrics import Predictions, cluster_bootstrap, make_predictions, point_metrics, rank_auc
-from study.evaluate.stage import load_best_model
+from study.evaluate.stage import load_best_model, predict
 from study.export.runtime import TfliteModel
 from study.results import EXPORT_COLUMNS, ResultsPaths, Threshold, read_csv, write_csv
 from study.results.vocab import EXPORT_VARIANTS
@@ -30,12 +32,12 @@ LATENCY_RUNS = 50
 LATENCY_THREADS = (1, 2)
 
 
-def _keras_test_predictions(paths: ResultsPaths) -> Predictions:
-    """The evaluate stage's test predictions of the Keras model, with labels and patients."""
+def _keras_test_predictions(paths: ResultsPaths, films: np.ndarray, model: keras.Model, batch: int) -> Predictions:
+    """The Keras model's probabilities for the test films, with labels and patients, in split.csv's order. They
+    are predicted here rather than joined with best/predictions.csv by path: the films may have moved since
+    (Colab), and split.csv alone follows them."""
     rows = load_split_rows(paths, "test")
-    probs = {row["path"]: float(row["prob"]) for row in read_csv(paths.predictions_csv) if row["split"] == "test"}
-    kept = [row["path"] for row in rows if row["path"] in probs]
-    return make_predictions(rows, kept, np.array([probs[path] for path in kept]))
+    return make_predictions(rows, [row["path"] for row in rows], predict(model, films, batch))
 
 
 def _calibration_films(paths: ResultsPaths, seed: int) -> list[str]:
@@ -81,7 +83,8 @@ def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, de
     """Convert, score and time each variant not yet in export/summary.csv; why it stopped short, or None."""
     from study.export.convert import export_variants
 
-    done = {row["variant"]: row for row in read_csv(paths.export_summary)} if paths.export_summary.exists() else {}
+    written = read_csv(paths.export_summary) if paths.export_summary.exists() else []
+    done = {row["variant"]: row for row in written if row["status"] == "ok"}
     todo = [variant for variant in EXPORT_VARIANTS if variant not in done]
     if not todo:
         return None
@@ -89,12 +92,12 @@ def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, de
         logger.info("export: the time budget is spent; %d variant(s) not exported", len(todo))
         return f"time budget: {len(todo)} export variant(s) not made"
     model, resolution = load_best_model(paths)
-    keras_test = _keras_test_predictions(paths)
     decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
+    films = decoded.take(resolution, [row["path"] for row in load_split_rows(paths, "test")])
+    keras_test = _keras_test_predictions(paths, films, model, cfg.search.batch_size)
     calibration = decoded.take(resolution, _calibration_films(paths, cfg.evaluate.seed))
     paths.export_dir.mkdir(parents=True, exist_ok=True)
     errors = export_variants(model, tuple(todo), calibration, paths.export_model)
-    films = decoded.take(resolution, list(keras_test.paths))
     threshold = Threshold.read(paths.threshold).threshold
     for variant in todo:
         row: dict[str, object] = {"variant": variant, "file": paths.export_model(variant).name}

@@ -55,7 +55,7 @@ def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, ma
             raise UserInputError(
                 f"--results {paths.root}: holds a study with a different config ({paths.config}: {key} = {was!r}, "
                 f"now {now!r}; {len(differing)} key(s) differ); use a new --results folder, or rerun with the "
-                f"same config (--set {key}={was if isinstance(was, str) else json.dumps(was)})"
+                f"same config (--set {key}={was if isinstance(was, str) else json.dumps(was, separators=(',', ':'))})"
             )
     synthetic = {source == SYNTHETIC_SOURCE for source in (manifest.data_source, data_source)}
     if "data" in manifest.stages_done and manifest.data_source is not None and len(synthetic) == 2:

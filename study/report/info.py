@@ -147,6 +147,7 @@ def get_data_info(paths: ResultsPaths) -> DataInfo | None:
         test_leakage=summary.test_leakage_duplicates,
         data_hash=summary.data_hash,
         group_pattern=summary.group_pattern,
+        test_drawn=summary.test_drawn,
         test_patient_ids=summary.test_patient_ids,
         shared_test_ids=summary.shared_test_ids,
         shared_test_id_examples=summary.shared_test_id_examples,

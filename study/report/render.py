@@ -33,6 +33,16 @@ def fmt_num(value: float | None, digits: int = 3) -> str:
     return DASH if value is None else f"{value:.{digits}f}"
 
 
+def fmt_signed(value: float | None, digits: int = 4) -> str:
+    """`+0.0012`: a difference with its sign; a dash when it is missing (NaN is read as missing)."""
+    return DASH if value is None else f"{value:+.{digits}f}"
+
+
+def fmt_general(value: float | None) -> str:
+    """Two significant digits, so 2.5e-06 stays readable beside 0.21; a dash when missing."""
+    return DASH if value is None else f"{value:.2g}"
+
+
 def fmt_pct(value: float | None, digits: int = 1) -> str:
     return DASH if value is None else f"{100 * value:.{digits}f}%"
 
@@ -75,7 +85,10 @@ def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(dash=fmt_dash, num=fmt_num, pct=fmt_pct, ci=fmt_ci, seconds=fmt_seconds, hp=fmt_hp)
+    environment.filters.update(
+        dash=fmt_dash, num=fmt_num, pct=fmt_pct, ci=fmt_ci, seconds=fmt_seconds, hp=fmt_hp, signed=fmt_signed,
+        general=fmt_general,
+    )  # fmt: skip
     return environment
 
 

@@ -81,6 +81,7 @@ class DataSummary(JsonRecord):
     # A patient id in both test/ and train+val: the same child ("shared": its train/val films left the pool) or
     # another ("separate"). Studies from before the check were all "separate" and counted nothing (None).
     group_pattern: str = "chest_xray"  # data.group_pattern: how file names named their patients
+    test_drawn: bool = False  # no test folder: the test set was drawn from the pool (data.test_fraction, seed)
     test_patient_ids: str = "separate"
     shared_test_ids: int | None = None
     shared_test_id_examples: tuple[str, ...] = ()

@@ -107,12 +107,14 @@ def study_commit(mirror: Path) -> str | None:
     """The commit of the code that started the study in the mirror's newest complete snapshot; None for an
     empty mirror or a study started outside a git checkout. A resumed study should run on it: a newer version
     may read the study's config or files differently, and refuses a config it does not know."""
-    verified = newest_complete(mirror)
-    if verified is None:
-        return None
-    entry = verified.snapshot.files.get(ResultsPaths(Path()).manifest.name)
-    if entry is None:
-        return None
-    manifest = json.loads(object_path(mirror, entry.sha256).read_text(encoding="utf-8"))
-    commit = manifest.get("git_sha")
-    return commit if isinstance(commit, str) and commit else None
+    manifest_name = ResultsPaths(Path()).manifest.name
+    for _, path in reversed(snapshot_files(mirror)):  # only the manifest is read and hashed, not the study
+        try:
+            entry = Snapshot.parse(path.read_text(encoding="utf-8")).files.get(manifest_name)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if entry is None or not _intact(mirror, entry):
+            continue
+        commit = json.loads(object_path(mirror, entry.sha256).read_text(encoding="utf-8")).get("git_sha")
+        return commit if isinstance(commit, str) and commit else None
+    return None
