@@ -359,3 +359,20 @@ def test_train_and_test_folders_alone_are_a_layout(tmp_path: Path) -> None:
     summary = prepare_data(tmp_path, cfg, tmp_path / "cache", ResultsPaths(tmp_path / "results"))
     assert not summary.test_drawn and summary.counts["test"] == {"NORMAL": 6, "PNEUMONIA": 6}
     assert summary.counts["val"]["NORMAL"] > 0 and summary.counts["val"]["PNEUMONIA"] > 0
+
+
+@pytest.mark.parametrize("where", ["single", "train"])
+def test_a_third_class_folder_is_refused_by_name(tmp_path: Path, where: str) -> None:
+    """A folder of another class would be left out without a word: refused, naming the folders found."""
+    if where == "single":
+        for label in ("NORMAL", "PNEUMONIA", "COVID"):
+            (tmp_path / "data" / label).mkdir(parents=True)
+        data = tmp_path / "data"
+    else:
+        folders = [(split, label) for split in ("train", "test") for label in ("NORMAL", "PNEUMONIA")]
+        _write_layout(tmp_path, {folder: [] for folder in folders})
+        (tmp_path / "chest_xray" / "train" / "COVID").mkdir()
+        data = tmp_path
+    with pytest.raises(DataLayoutError, match="class folders COVID, NORMAL, PNEUMONIA") as refused:
+        list_films(find_split_root(data))
+    assert "COVID out" in str(refused.value)

@@ -137,6 +137,21 @@ def find_split_root(data_path: Path) -> Path:
     )
 
 
+def _require_two_classes(folder: Path) -> None:
+    """A folder of class folders holds exactly the two classes: a third would be left out without a word."""
+    found = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in IGNORED_FOLDERS
+    )
+    others = [name for name in found if name not in CLASS_NAMES]
+    if others:
+        raise DataLayoutError(
+            f"--data {folder}: class folders {', '.join(found)}; expected exactly {' and '.join(CLASS_NAMES)} "
+            f"(a study compares two classes: move {', '.join(others)} out)"
+        )
+
+
 def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
     """Every film under train/ val/ test/ x NORMAL/ PNEUMONIA, sorted.
 
@@ -150,6 +165,7 @@ def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
     unreadable: list[tuple[str, str]] = []
     without_patient = 0
     for source_split, split_folder in folders.items():
+        _require_two_classes(split_folder)
         for label in CLASS_NAMES:
             folder = split_folder / label
             if not folder.is_dir():
