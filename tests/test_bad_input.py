@@ -61,7 +61,8 @@ def test_a_file_instead_of_a_folder(tmp_path: Path) -> None:
 def test_no_split_folders_lists_what_was_found(tmp_path: Path) -> None:
     (tmp_path / "data" / "images").mkdir(parents=True)
     (tmp_path / "data" / "notes.txt").write_text("x")
-    with pytest.raises(DataLayoutError, match=r"no train/ val/ test/ folders found, found images/, notes\.txt"):
+    found = r"no train/ and test/ folders and no class folders found, found images/, notes\.txt"
+    with pytest.raises(DataLayoutError, match=found):
         prepare(tmp_path / "data", tmp_path)
 
 

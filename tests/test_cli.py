@@ -47,7 +47,7 @@ def test_folder_without_the_layout_exits_2(tmp_path: Path) -> None:
         "--data", str(tmp_path / "data"), "--prepare-only", "--results", str(tmp_path / "r"), cwd=tmp_path
     )
     assert completed.returncode == 2
-    assert str(tmp_path / "data") in completed.stderr and "train/ val/ test/" in completed.stderr
+    assert str(tmp_path / "data") in completed.stderr and "no train/ and test/ folders" in completed.stderr
 
 
 @pytest.mark.parametrize(
