@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -171,6 +172,11 @@ def test_the_report_builds_from_the_mirror_alone_and_is_copied_back(tmp_path: Pa
     assert (mirror / "report" / "report.html").read_bytes() == (restored / "report.html").read_bytes()
     figures = {path.name for path in (restored / "report_files").iterdir()}
     assert figures and figures == {path.name for path in (mirror / "report" / "report_files").iterdir()}
+    html = (restored / "report.html").read_text()
+    local_links = {link for link in re.findall(r'(?:src|href)="([^"#:?]+)"', html) if (restored / link).is_file()}
+    assert {"gradcam/fn_1.png", "gradcam/comparison.png", "best/model_card.md"} <= local_links
+    missing = [link for link in local_links if not (mirror / "report" / link).is_file()]
+    assert not missing, "every file the page links to opens from Drive too"
     empty = subprocess.run(
         [sys.executable, str(ROOT / "build_report.py"), "--mirror", str(tmp_path / "nothing"), str(tmp_path / "r")],
         capture_output=True, text=True, timeout=120,

@@ -26,6 +26,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 from study.results.io import atomic_write_text
 from study.results.paths import ResultsPaths
@@ -86,6 +87,10 @@ def _checksum(body: dict[str, object]) -> str:
 def is_trial_checkpoint(relative: str) -> bool:
     """A trial's weights: needed only to continue that trial, so their loss is tolerated."""
     return relative.startswith("search/tuner/trial_") and relative.endswith("/checkpoint.weights.h5")
+
+
+# A relative link of the report page: src="..." or href="..." without a scheme, query or anchor.
+_REPORT_LINK = re.compile(r'(?:src|href)="([^"#:?]+)"')
 
 
 @dataclass
@@ -152,11 +157,17 @@ class Mirror:
         return snapshot
 
     def copy_report(self) -> None:
-        """The report and its figures as plain files under report/, to open from Drive in the morning."""
+        """The report and every local file it links to (its figures, the Grad-CAM overlays, the tables, the
+        model card) as plain files under report/, to open from Drive in the morning."""
         paths = ResultsPaths(self.local)
-        figures = sorted(path for path in paths.report_files.rglob("*") if path.is_file())
-        for path in [*figures, paths.report]:  # the page last: it never links to a figure not yet there
-            _write_direct(self.root / "report" / path.relative_to(self.local), path.read_bytes())
+        local = self.local.resolve()
+        linked = {
+            target
+            for link in _REPORT_LINK.findall(paths.report.read_text(encoding="utf-8"))
+            if (target := (local / unquote(link)).resolve()).is_file() and local in target.parents
+        }
+        for path in [*sorted(linked), paths.report.resolve()]:  # the page last: it never links to a missing file
+            _write_direct(self.root / "report" / path.relative_to(local), path.read_bytes())
 
     def _changed_content(self, path: Path, relative: str) -> bytes | None:
         """Hash the file unless its size and modification time are those already hashed; returns the bytes
