@@ -376,3 +376,12 @@ def test_a_third_class_folder_is_refused_by_name(tmp_path: Path, where: str) -> 
     with pytest.raises(DataLayoutError, match="class folders COVID, NORMAL, PNEUMONIA") as refused:
         list_films(find_split_root(data))
     assert "COVID out" in str(refused.value)
+
+
+def test_one_split_of_a_dataset_is_refused_for_its_parent(tmp_path: Path) -> None:
+    """--data chest_xray/train holds the class folders too; read as one folder, it would draw a test set from the
+    training films and leave the real test/ folder out."""
+    _write_layout(tmp_path, {(split, label): [] for split in ("train", "test") for label in ("NORMAL", "PNEUMONIA")})
+    with pytest.raises(DataLayoutError, match="pass that folder") as refused:
+        find_split_root(tmp_path / "chest_xray" / "train")
+    assert str(tmp_path / "chest_xray") in str(refused.value)

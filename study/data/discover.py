@@ -112,6 +112,16 @@ def _candidate_roots(data_path: Path) -> list[Path]:
     return [root for root in found if not any(other in root.parents for other in found)]
 
 
+def _refuse_one_split_of_a_layout(folder: Path) -> None:
+    """`--data chest_xray/train` holds the two class folders too, but taking it as one folder of classes would
+    draw a test set from Kaggle's training films and ignore the real test/ beside it."""
+    one_split = layout_of(folder) == SINGLE and folder.name.lower() in ("train", "val", "test")
+    if one_split and layout_of(folder.parent) in LAYOUT_SPLITS:
+        raise DataLayoutError(
+            f"--data {folder}: is the {folder.name}/ folder of the dataset at {folder.parent}; pass that folder"
+        )
+
+
 def find_split_root(data_path: Path) -> Path:
     """The folder holding train/ val/ test/: `data_path/chest_xray`, `data_path`, or the one such folder below."""
     if not data_path.exists():
@@ -120,6 +130,7 @@ def find_split_root(data_path: Path) -> Path:
         raise DataLayoutError(f"--data {data_path}: is a file, not a folder (expected {EXPECTED_LAYOUT})")
     for candidate in (data_path / "chest_xray", data_path):
         if _has_splits(candidate):
+            _refuse_one_split_of_a_layout(candidate)
             return candidate
     candidates = _candidate_roots(data_path)
     if len(candidates) == 1:

@@ -119,6 +119,8 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         files_without_patient_id=listing.without_patient,
         group_pattern=cfg.data.group_pattern,
         test_drawn=listing.test_drawn,
+        test_share=sum(r.split == "test" for r in records) / max(len(records), 1) if listing.test_drawn else None,
+        layout=listing.layout,
         test_patient_ids=cfg.data.test_patient_ids,
         shared_test_ids=len(overlap.shared_keys),
         shared_test_id_examples=overlap.examples,

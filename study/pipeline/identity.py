@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import shlex
 import subprocess
 from dataclasses import replace
 from importlib import metadata
@@ -55,7 +56,7 @@ def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, ma
             raise UserInputError(
                 f"--results {paths.root}: holds a study with a different config ({paths.config}: {key} = {was!r}, "
                 f"now {now!r}; {len(differing)} key(s) differ); use a new --results folder, or rerun with the "
-                f"same config (--set {key}={was if isinstance(was, str) else json.dumps(was, separators=(',', ':'))})"
+                f"same config (--set {shlex.quote(f'{key}={_override_text(was)}')})"
             )
     synthetic = {source == SYNTHETIC_SOURCE for source in (manifest.data_source, data_source)}
     if "data" in manifest.stages_done and manifest.data_source is not None and len(synthetic) == 2:
@@ -63,6 +64,11 @@ def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, ma
             f"--results {paths.root}: holds a study of {manifest.data_source}, not {data_source}; "
             "use a new --results folder"
         )
+
+
+def _override_text(value: object) -> str:
+    """A config value as `--set` reads it back: strings bare, the rest as compact JSON (TOML reads it too)."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _differing_keys(saved: StudyConfig, current: StudyConfig) -> list[tuple[str, object, object]]:

@@ -71,6 +71,9 @@ class DataInfo:
     data_hash: str | None = None  # one hash of every film's bytes and split: the data the study saw
     group_pattern: str = "chest_xray"  # data.group_pattern: how file names named their patients
     test_drawn: bool = False  # no test folder: the tool drew the test set
+    test_share: float | None = None  # the drawn test set's share of the films
+    layout: str = "kaggle"
+    kaggle_names: bool = True  # nearly every file named its patient the Kaggle way
     test_patient_ids: str = "separate"  # data.test_patient_ids: what an id in test/ and train+val meant
     shared_test_ids: int | None = None  # such ids found (None: the study predates the count)
     shared_test_id_examples: tuple[str, ...] = ()

@@ -82,6 +82,8 @@ class DataSummary(JsonRecord):
     # another ("separate"). Studies from before the check were all "separate" and counted nothing (None).
     group_pattern: str = "chest_xray"  # data.group_pattern: how file names named their patients
     test_drawn: bool = False  # no test folder: the test set was drawn from the pool (data.test_fraction, seed)
+    test_share: float | None = None  # the drawn test set's share of the films (folds are 1/k of the patients)
+    layout: str = "kaggle"  # kaggle (train/ val/ test/) | train_test | single (one folder of class folders)
     test_patient_ids: str = "separate"
     shared_test_ids: int | None = None
     shared_test_id_examples: tuple[str, ...] = ()
