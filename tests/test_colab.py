@@ -100,7 +100,6 @@ def test_a_resume_checks_out_the_commit_that_started_the_study(notebook: nbforma
     assert code.index("git clone") < pin < code.index('["git", "checkout", "-q", commit]') < code.index("pip install")
     shell_lines = [line for line in code.splitlines() if line.startswith("!")]
     assert not [line for line in shell_lines if "$" in line.replace("$(", "")], "IPython expands $name in ! lines"
-    assert (NOTEBOOK.parent / "study_commit.py").is_file()
 
 
 def test_a_new_study_has_no_commit_to_pin(tmp_path: Path) -> None:

@@ -30,6 +30,10 @@ def subgroup_sensitivities(test: Predictions, threshold: float, cfg: EvaluateCon
     kinds = np.array(
         [subgroup_of(path) if label == 1 else None for path, label in zip(test.paths, test.labels, strict=True)]
     )
+
+    def sensitivity(_labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+        return {"sensitivity": float(np.mean(probs >= threshold))}  # every film of a subgroup is positive
+
     groups = {}
     for kind in sorted({k for k in kinds if k is not None}):
         members = np.flatnonzero(kinds == kind)
@@ -37,13 +41,10 @@ def subgroup_sensitivities(test: Predictions, threshold: float, cfg: EvaluateCon
             tuple(test.paths[i] for i in members), test.labels[members], test.probs[members],
             tuple(test.patients[i] for i in members),
         )  # fmt: skip
-        interval = cluster_bootstrap(
-            subset, lambda _labels, probs: {"sensitivity": float(np.mean(probs >= threshold))},
-            cfg.bootstrap_resamples, cfg.confidence, cfg.seed,
-        )["sensitivity"]  # fmt: skip
+        interval = cluster_bootstrap(subset, sensitivity, cfg.bootstrap_resamples, cfg.confidence, cfg.seed)
         groups[kind] = SubgroupSensitivity(
             films=int(members.size),
             patients=len(set(subset.patients)),
-            sensitivity=Estimate(float(np.mean(subset.probs >= threshold)), *interval),
+            sensitivity=Estimate(sensitivity(subset.labels, subset.probs)["sensitivity"], *interval["sensitivity"]),
         )
     return Subgroups(cfg.confidence, cfg.bootstrap_resamples, groups)

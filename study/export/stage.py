@@ -18,7 +18,7 @@ import numpy as np
 from study.ablation.stats import paired_auc_difference
 from study.budget import Deadline
 from study.config import StudyConfig
-from study.data.readers import dataset_arrays, load_split_rows
+from study.data.readers import dataset_arrays
 from study.evaluate.metrics import Predictions, cluster_bootstrap, make_predictions, point_metrics, rank_auc
 from study.evaluate.stage import load_best_model, predict
 from study.export.runtime import TfliteModel
@@ -32,17 +32,18 @@ LATENCY_RUNS = 50
 LATENCY_THREADS = (1, 2)
 
 
-def _keras_test_predictions(paths: ResultsPaths, films: np.ndarray, model: keras.Model, batch: int) -> Predictions:
-    """The Keras model's probabilities for the test films, with labels and patients, in split.csv's order. They
-    are predicted here rather than joined with best/predictions.csv by path: the films may have moved since
-    (Colab), and split.csv alone follows them."""
-    rows = load_split_rows(paths, "test")
+def _keras_test_predictions(
+    rows: list[dict[str, str]], films: np.ndarray, model: keras.Model, batch: int
+) -> Predictions:
+    """The Keras model's probabilities for the test films (`rows`, split.csv's order), with labels and patients.
+    They are predicted here rather than joined with best/predictions.csv by path: the films may have moved
+    since (Colab), and split.csv alone follows them."""
     return make_predictions(rows, [row["path"] for row in rows], predict(model, films, batch))
 
 
-def _calibration_films(paths: ResultsPaths, seed: int) -> list[str]:
+def _calibration_films(split_rows: list[dict[str, str]], seed: int) -> list[str]:
     """A seeded sample of training films: the int8 ranges never see a validation or test film."""
-    train = [row["path"] for row in load_split_rows(paths, "train")]
+    train = [row["path"] for row in split_rows if row["split"] == "train"]
     rng = np.random.default_rng(seed)
     return sorted(rng.choice(train, size=min(CALIBRATION_FILMS, len(train)), replace=False).tolist())
 
@@ -93,9 +94,11 @@ def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, de
         return f"time budget: {len(todo)} export variant(s) not made"
     model, resolution = load_best_model(paths)
     decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
-    films = decoded.take(resolution, [row["path"] for row in load_split_rows(paths, "test")])
-    keras_test = _keras_test_predictions(paths, films, model, cfg.search.batch_size)
-    calibration = decoded.take(resolution, _calibration_films(paths, cfg.evaluate.seed))
+    split_rows = read_csv(paths.split_csv)
+    test_rows = [row for row in split_rows if row["split"] == "test"]
+    films = decoded.take(resolution, [row["path"] for row in test_rows])
+    keras_test = _keras_test_predictions(test_rows, films, model, cfg.search.batch_size)
+    calibration = decoded.take(resolution, _calibration_films(split_rows, cfg.evaluate.seed))
     paths.export_dir.mkdir(parents=True, exist_ok=True)
     errors = export_variants(model, tuple(todo), calibration, paths.export_model)
     threshold = Threshold.read(paths.threshold).threshold

@@ -150,8 +150,6 @@ def get_data_info(paths: ResultsPaths) -> DataInfo | None:
         test_drawn=summary.test_drawn,
         test_share=summary.test_share,
         layout=summary.layout,
-        kaggle_names=summary.group_pattern == "chest_xray"
-        and summary.files_without_patient_id <= 0.05 * sum(sum(c.values()) for c in summary.counts.values()),
         test_patient_ids=summary.test_patient_ids,
         shared_test_ids=summary.shared_test_ids,
         shared_test_id_examples=summary.shared_test_id_examples,

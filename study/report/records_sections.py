@@ -62,6 +62,11 @@ class GradcamInfo:
     comparison_films: int = 0
     comparison_random: bool = False  # films drawn at random; older studies showed the search model's most confident
 
+    @property
+    def border_chance(self) -> float | None:
+        """The border share of a map spread evenly over the film: the band's share of the area, 1 - (1 - 2b)^2."""
+        return None if self.border_band is None else 1.0 - (1.0 - 2.0 * self.border_band) ** 2
+
 
 @dataclass(frozen=True)
 class AblationRow:
