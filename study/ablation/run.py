@@ -22,7 +22,7 @@ from study.ablation.plan import Run, RunPlan, Variant, plan_runs, run_seeds, var
 from study.ablation.tables import write_tables
 from study.budget import Deadline, MemoryWatch, TrialClock, format_duration
 from study.config import StudyConfig
-from study.data.readers import dataset_arrays, load_split_rows, training_arrays
+from study.data.readers import dataset_arrays, label_codes, load_split_rows, study_classes, training_arrays
 from study.data.split import SplitArrays
 from study.evaluate.metrics import choose_threshold, point_metrics
 from study.results import (
@@ -35,7 +35,7 @@ from study.results import (
     write_csv,
 )
 from study.results.mirror import Mirror
-from study.results.vocab import ABLATION_TEST_METRICS, HP_NAMES, label_code
+from study.results.vocab import ABLATION_TEST_METRICS, HP_NAMES
 from study.search.hypermodel import build_from_values, build_optimizer, class_weights, save_model_atomically
 from study.search.ledger import search_clock
 from study.search.tuner import FailOnNaN
@@ -160,7 +160,7 @@ def _load_arrays(
     return training, HeldOutFilms(
         val_paths,
         test_paths,
-        np.array([label_code(row["label"]) for row in test_rows]),
+        label_codes(test_rows, study_classes(paths)).astype(np.int64),
         {size: decoded.take(size, test_paths) for size in resolutions},
     )
 

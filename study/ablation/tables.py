@@ -186,7 +186,8 @@ def table_columns() -> list[tuple[str, str]]:
 def caption(cfg: StudyConfig, paths: ResultsPaths, runs: Sequence[Mapping[str, str]], seeds: int) -> str:
     """The protocol in one paragraph, so the table can be pasted as is."""
     best = BestTrial.read(paths.best_hyperparameters).values
-    counts = DataSummary.read(paths.data_summary).counts
+    summary = DataSummary.read(paths.data_summary)
+    counts, classes, words = summary.counts, summary.class_pair, summary.class_pair.words
     test_n = {label: counts["test"][label] for label in counts["test"]}
     confidence = round(cfg.evaluate.confidence * 100)
     seed_values = sorted({int(row["seed"]) for row in runs})
@@ -199,16 +200,16 @@ def caption(cfg: StudyConfig, paths: ResultsPaths, runs: Sequence[Mapping[str, s
         f"One-factor ablation of the best configuration found by Hyperband ({described}). "
         f"Each row changes one factor; every variant was trained from scratch with {seeds} seeds "
         f"({', '.join(map(str, seed_values))}; the same seeds for every variant) for {runs[0]['epochs']} epochs "
-        f"(the best trial's budget), keeping the epoch with the best validation AUC, on one patient-grouped split "
-        f"({counts['train']['NORMAL'] + counts['train']['PNEUMONIA']} training and "
-        f"{counts['val']['NORMAL'] + counts['val']['PNEUMONIA']} validation films). Each run's threshold was chosen "
-        f"by {rule} on its own validation predictions, and its test set ({sum(test_n.values())} films: "
-        f"{test_n['PNEUMONIA']} pneumonia, {test_n['NORMAL']} normal) was scored once. Values: mean "
+        f"(the best trial's budget), keeping the epoch with the best validation AUC, on one {words.group}-grouped "
+        f"split ({sum(counts['train'].values())} training and {sum(counts['val'].values())} validation "
+        f"{words.items}). Each run's threshold was chosen by {rule} on its own validation predictions, and its test "
+        f"set ({sum(test_n.values())} {words.items}: {test_n[classes.positive]} {words.positive}, "
+        f"{test_n[classes.negative]} {words.negative}) was scored once. Values: mean "
         f"[{confidence}% CI] over seeds (Student t, cut to the metric's range). Δ: difference to the best "
         f"configuration paired by seed [{confidence}% paired-t CI; n/a when the seeds' differences are identical]; "
         f"{CI_MARK} the CI excludes 0. {BOOTSTRAP_MARK} the test-AUC difference, seed by seed, has a "
-        f"{confidence}% interval excluding 0 when the test set's patients are resampled "
-        f"({cfg.evaluate.bootstrap_resamples} bootstrap resamples, both models scored on the same patients); "
+        f"{confidence}% interval excluding 0 when the test set's {words.groups} are resampled "
+        f"({cfg.evaluate.bootstrap_resamples} bootstrap resamples, both models scored on the same {words.groups}); "
         f"p-values and intervals in summary.csv. No correction for multiple comparisons. Scope: the spread of "
         f"training seeds on one split and one test set, not of new data; every variant keeps the best "
         f"configuration's learning rate, which was tuned jointly with its other factors (a bias against the "

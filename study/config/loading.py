@@ -117,6 +117,7 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("data", "test_patient_ids"): "separate",
     ("data", "group_pattern"): "chest_xray",
     ("data", "test_fraction"): 0.2,
+    ("data", "positive_class"): "auto",
 }
 
 

@@ -35,8 +35,10 @@ class DataConfig:
     test_patient_ids: str
     group_pattern: str
     test_fraction: float
+    positive_class: str
 
     def __post_init__(self) -> None:
+        _require(self.positive_class.strip() != "", "data.positive_class", "auto or the name of a class folder")
         _require(0.05 <= self.val_fraction <= 0.5, "data.val_fraction", "a share between 0.05 and 0.5")
         _require(self.aspect in ASPECT_MODES, "data.aspect", f"one of {ASPECT_MODES}")
         _require(self.test_patient_ids in TEST_PATIENT_IDS, "data.test_patient_ids", f"one of {TEST_PATIENT_IDS}")

@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.errors import DataLayoutError
-from study.results.vocab import CLASS_NAMES
+from study.errors import ConfigError, DataLayoutError
+from study.results.classes import CHEST_XRAY_NAMES, Classes
 
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp")
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 EXPECTED_LAYOUT = (
-    "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg (val/ optional), or one folder holding NORMAL/ and "
-    "PNEUMONIA/ (the tool then draws the test set)"
+    "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg (val/ optional; any two class folders), or one "
+    "folder holding just the two class folders (the tool then draws the test set)"
 )
 # The layouts the data stage accepts: Kaggle's three folders, train/ and test/ alone (validation is drawn from
 # train/ either way), or one folder of the class folders, from which the test set is drawn too.
@@ -67,6 +67,7 @@ def patient_id_from_name(file_name: str, source_split: str, group_pattern: str =
 
 SEARCH_DEPTH = 3
 IGNORED_FOLDERS = ("__MACOSX",)
+SPLITS_ON_DISK = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -77,17 +78,31 @@ class Listing:
     unreadable: tuple[tuple[str, str], ...]
     without_patient: int
     layout: str = "kaggle"  # kaggle | train_test | single (no test folder: the data stage draws the test set)
+    class_names: tuple[str, ...] = CHEST_XRAY_NAMES  # the two class folders, spelled as in the first split, sorted
 
     @property
     def test_drawn(self) -> bool:
         return self.layout == SINGLE
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders in `folder` that could be classes or splits: no dot folders, no __MACOSX."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [e for e in entries if e.is_dir() and not e.name.startswith(".") and e.name not in IGNORED_FOLDERS]
+
+
 def layout_of(folder: Path) -> str | None:
-    """Which accepted layout `folder` holds, or None."""
+    """Which accepted layout `folder` holds, or None.
+
+    A folder of classes holds two or more folders, none of them a split and none holding folders of its own:
+    so a folder that merely holds a dataset beside other things is not read as one."""
     if all((folder / split).is_dir() for split in ("train", "test")):
         return "kaggle" if (folder / "val").is_dir() else "train_test"
-    if all((folder / label).is_dir() for label in CLASS_NAMES):
+    classes = _subfolders(folder)
+    if len(classes) >= 2 and not any(c.name in SPLITS_ON_DISK or _subfolders(c) for c in classes):
         return SINGLE
     return None
 
@@ -142,45 +157,98 @@ def find_split_root(data_path: Path) -> Path:
         )
     entries = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in data_path.iterdir())[:12]
     found = ", ".join(entries) if entries else "nothing"
+    folders = _subfolders(data_path)
+    if len(folders) == 1 and _holds_images(folders[0]):
+        raise DataLayoutError(
+            f"--data {data_path}: one class folder found ({folders[0].name}/); a study compares two classes "
+            f"(expected {EXPECTED_LAYOUT})"
+        )
     raise DataLayoutError(
         f"--data {data_path}: no train/ and test/ folders and no class folders found, found {found} "
         f"(expected {EXPECTED_LAYOUT})"
     )
 
 
-def _require_two_classes(folder: Path) -> None:
-    """A folder of class folders holds exactly the two classes: a third would be left out without a word."""
-    found = sorted(
-        entry.name
-        for entry in folder.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in IGNORED_FOLDERS
-    )
-    others = [name for name in found if name not in CLASS_NAMES]
-    if others:
+def _holds_images(folder: Path) -> bool:
+    return any(entry.suffix.lower() in IMAGE_SUFFIXES for entry in folder.iterdir())
+
+
+def _two_class_folders(folder: Path) -> list[str]:
+    """The class folders of a split (or of a folder of classes): exactly two, or refused naming what is there."""
+    found = [entry.name for entry in _subfolders(folder)]
+    if len(found) > 2:
+        chest = [name for name in found if name.upper() in CHEST_XRAY_NAMES]
+        others = [name for name in found if name not in chest] if len(chest) == 2 else ["all but two"]
         raise DataLayoutError(
-            f"--data {folder}: class folders {', '.join(found)}; expected exactly {' and '.join(CLASS_NAMES)} "
-            f"(a study compares two classes: move {', '.join(others)} out)"
+            f"--data {folder}: class folders {', '.join(found)}; expected exactly two (a study compares two "
+            f"classes: move {', '.join(others)} out)"
         )
+    return found
+
+
+def _match_classes(split_folder: Path, class_names: tuple[str, ...], first_split: str) -> dict[str, str]:
+    """Each class of the first split -> its folder's name in `split_folder`, matched ignoring case."""
+    found = {name.casefold(): name for name in _two_class_folders(split_folder)}
+    expected = {name.casefold() for name in class_names}
+    if set(found) - expected:
+        raise DataLayoutError(
+            f"--data {split_folder}: class folders {', '.join(sorted(found.values()))} differ from "
+            f"{first_split}/'s {', '.join(class_names)}; expected the same two names in every split (case ignored)"
+        )
+    missing = [name for name in class_names if name.casefold() not in found]
+    if missing:
+        raise DataLayoutError(
+            f"--data {split_folder}: missing folder {split_folder / missing[0]} (expected {EXPECTED_LAYOUT})"
+        )
+    return {name: found[name.casefold()] for name in class_names}
+
+
+def resolve_classes(class_names: tuple[str, ...], positive_class: str, split_root: Path) -> Classes:
+    """Which folder is the positive class: `data.positive_class` (case ignored), or PNEUMONIA for Kaggle's pair."""
+    by_case = {name.casefold(): name for name in class_names}
+    if positive_class == "auto":
+        if tuple(name.upper() for name in class_names) != CHEST_XRAY_NAMES:
+            raise ConfigError(
+                f"--data {split_root}: classes {' and '.join(class_names)}; name the positive one (the class whose "
+                f"probability the model gives), e.g. --set data.positive_class={class_names[-1]}"
+            )
+        positive_class = CHEST_XRAY_NAMES[1]
+    positive = by_case.get(positive_class.casefold())
+    if positive is None:
+        raise ConfigError(
+            f"config key data.positive_class: {positive_class!r} is not a class folder of {split_root}; "
+            f"expected {' or '.join(class_names)}"
+        )
+    negative = next(name for name in class_names if name != positive)
+    return Classes(negative, positive)
 
 
 def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
-    """Every film under train/ val/ test/ x NORMAL/ PNEUMONIA, sorted.
+    """Every film under train/ val/ test/ x the two class folders, sorted.
 
     Dotfiles and macOS `._*` resource forks are not films. An entry with an image suffix that is not a
     readable regular file (broken link, link loop, folder) is listed as unreadable. A film without a
-    patient id in its name is its own patient, so it can never leak across the validation split.
+    patient id in its name is its own patient, so it can never leak across the validation split. Labels are
+    spelled as the first split spells its folders.
     """
     layout = layout_of(split_root) or "kaggle"
     folders = {"train": split_root} if layout == SINGLE else {s: split_root / s for s in LAYOUT_SPLITS[layout]}
     films: list[FilmRecord] = []
     unreadable: list[tuple[str, str]] = []
     without_patient = 0
+    first_split = next(iter(folders))
+    class_names = tuple(sorted(_two_class_folders(folders[first_split]), key=str.casefold))
+    if len(class_names) < 2:
+        found = ", ".join(f"{name}/" for name in class_names) or "no folders"
+        raise DataLayoutError(
+            f"--data {folders[first_split]}: one class folder found ({found}); a study compares two classes "
+            f"(expected {EXPECTED_LAYOUT})"
+        )
     for source_split, split_folder in folders.items():
-        _require_two_classes(split_folder)
-        for label in CLASS_NAMES:
-            folder = split_folder / label
-            if not folder.is_dir():
-                raise DataLayoutError(f"--data {split_root}: missing folder {folder} (expected {EXPECTED_LAYOUT})")
+        if not split_folder.is_dir():
+            raise DataLayoutError(f"--data {split_root}: missing folder {split_folder} (expected {EXPECTED_LAYOUT})")
+        for label, folder_name in _match_classes(split_folder, class_names, first_split).items():
+            folder = split_folder / folder_name
             for path in sorted(folder.iterdir()):
                 if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
@@ -192,4 +260,4 @@ def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
                     without_patient += 1
                     patient = f"{source_split}/{path.name}"
                 films.append(FilmRecord(path, label, source_split, patient))
-    return Listing(tuple(films), tuple(unreadable), without_patient, layout)
+    return Listing(tuple(films), tuple(unreadable), without_patient, layout, class_names)

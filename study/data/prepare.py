@@ -16,12 +16,13 @@ from typing import Any
 
 from study.config import StudyConfig
 from study.data.cache import FilmEntry, decoded_arrays
-from study.data.discover import FilmRecord, find_split_root, list_films
+from study.data.discover import FilmRecord, find_split_root, list_films, resolve_classes
 from study.data.overlap import find_overlap, keep_out_shared_patients
 from study.data.split import SplitRecord, assign_splits
 from study.errors import DataLayoutError
 from study.results import SKIPPED_COLUMNS, SPLIT_COLUMNS, DataSummary, ResultsPaths, write_csv
-from study.results.vocab import CLASS_NAMES, SPLITS
+from study.results.classes import Classes
+from study.results.vocab import SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -53,27 +54,33 @@ def _drop_duplicates(
     return sorted(kept, key=lambda film: order[film.path]), skipped, leaked
 
 
-def _require_classes(films: Sequence[FilmRecord], split_root: Path, skipped_csv: Path, test_drawn: bool) -> None:
+def _require_classes(
+    films: Sequence[FilmRecord], classes: Classes, split_root: Path, skipped_csv: Path, test_drawn: bool
+) -> None:
     present = Counter((film.source_split, film.label) for film in films)
     for split in REQUIRED_SPLITS[:1] if test_drawn else REQUIRED_SPLITS:
-        for label in CLASS_NAMES:
+        for label in classes.names:
             if not present[(split, label)]:
                 folder = split_root / label if test_drawn else split_root / split / label
+                items = classes.words.items
                 raise DataLayoutError(
-                    f"--data {folder}: no usable films (expected .jpeg films of class {label}; "
+                    f"--data {folder}: no usable {items} (expected {items} of class {label}; "
                     f"any skipped files and their reasons are in {skipped_csv})"
                 )
 
 
-def _summary(records: Sequence[SplitRecord], skipped: Sequence[dict[str, str]], **extra: Any) -> DataSummary:
+def _summary(
+    records: Sequence[SplitRecord], skipped: Sequence[dict[str, str]], classes: Classes, **extra: Any
+) -> DataSummary:
     by_split = Counter((record.split, record.film.label) for record in records)
     by_source = Counter((record.film.source_split, record.film.label) for record in records)
     data_hash = hashlib.sha1("".join(sorted(record.sha1 for record in records)).encode()).hexdigest()
     reasons = Counter(row["reason"].split(":")[0] for row in skipped)
     return DataSummary(
-        counts={split: {label: by_split[(split, label)] for label in CLASS_NAMES} for split in SPLITS},
+        counts={split: {label: by_split[(split, label)] for label in classes.names} for split in SPLITS},
         patients={split: len({r.film.patient_id for r in records if r.split == split}) for split in SPLITS},
-        source_counts={split: {label: by_source[(split, label)] for label in CLASS_NAMES} for split in SPLITS},
+        source_counts={split: {label: by_source[(split, label)] for label in classes.names} for split in SPLITS},
+        classes=classes.names,
         data_hash=data_hash,
         skipped=len(skipped),
         skipped_by_reason=dict(sorted(reasons.items())),
@@ -85,6 +92,7 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     """Write data/split.csv, skipped.csv and summary.json; every film is opened once, into the decode cache."""
     split_root = find_split_root(data_path)
     listing = list_films(split_root, cfg.data.group_pattern)
+    classes = resolve_classes(listing.class_names, cfg.data.positive_class, split_root)
     logger.info("found %d films under %s; validating and decoding each once", len(listing.films), split_root)
     decoded = decoded_arrays(
         [str(film.path) for film in listing.films], cfg.space.resolutions, cfg.data.aspect, cache_dir, "films"
@@ -98,7 +106,7 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         films, shared_patient_films = keep_out_shared_patients(films, overlap, cfg.data.group_pattern)
         skipped += shared_patient_films
     write_csv(paths.skipped_csv, SKIPPED_COLUMNS, skipped)
-    _require_classes(films, split_root, paths.skipped_csv, listing.test_drawn)
+    _require_classes(films, classes, split_root, paths.skipped_csv, listing.test_drawn)
     sha1s = [entries[str(film.path)].sha1 for film in films]
     test_fraction = cfg.data.test_fraction if listing.test_drawn else None
     records = assign_splits(films, sha1s, cfg.data.val_fraction, cfg.data.split_seed, test_fraction)
@@ -114,6 +122,7 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     summary = _summary(
         records,
         skipped,
+        classes,
         duplicates_removed=len(duplicates),
         test_leakage_duplicates=leaked,
         files_without_patient_id=listing.without_patient,
@@ -136,11 +145,12 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
 
 
 def _log_summary(summary: DataSummary, paths: ResultsPaths) -> None:
+    negative, positive = summary.classes
     for split in SPLITS:
         counts = summary.counts[split]
         logger.info(
-            "%-5s %5d NORMAL %5d PNEUMONIA  %4d patients", split, counts["NORMAL"], counts["PNEUMONIA"],
-            summary.patients[split],
+            "%-5s %5d %s %5d %s  %4d %s", split, counts[negative], negative, counts[positive], positive,
+            summary.patients[split], summary.class_pair.words.groups,
         )  # fmt: skip
     logger.info(
         "skipped %d files %s, of which %d duplicates and %d train/test leaks (%s)",

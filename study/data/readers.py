@@ -16,11 +16,21 @@ from study.data.discover import list_films
 from study.data.split import SplitArrays
 from study.errors import DataLayoutError
 from study.results import DataSummary, ResultsPaths, read_csv
-from study.results.vocab import label_code
+from study.results.classes import Classes
 
 
 def load_split_rows(paths: ResultsPaths, split: str) -> list[dict[str, str]]:
     return [row for row in read_csv(paths.split_csv) if row["split"] == split]
+
+
+def study_classes(paths: ResultsPaths) -> Classes:
+    """The negative and positive class the data stage found (NORMAL and PNEUMONIA for older studies)."""
+    return DataSummary.read(paths.data_summary).class_pair
+
+
+def label_codes(rows: Sequence[dict[str, str]], classes: Classes) -> np.ndarray:
+    """0/1 labels of split.csv rows: 1 for the positive class."""
+    return np.array([classes.code(row["label"]) for row in rows], dtype=np.float32)
 
 
 def dataset_arrays(paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path) -> DecodedArrays:
@@ -48,16 +58,13 @@ def training_arrays(paths: ResultsPaths, decoded: DecodedArrays, resolutions: Se
     """Train and val arrays per resolution from an open decode cache (a stage that needs the test films too
     opens the cache once and passes it here)."""
     train, val = load_split_rows(paths, "train"), load_split_rows(paths, "val")
+    classes = study_classes(paths)
     return {
         size: SplitArrays(
             decoded.take(size, [row["path"] for row in train]),
-            _labels(train),
+            label_codes(train, classes),
             decoded.take(size, [row["path"] for row in val]),
-            _labels(val),
+            label_codes(val, classes),
         )
         for size in resolutions
     }
-
-
-def _labels(rows: Sequence[dict[str, str]]) -> np.ndarray:
-    return np.array([label_code(row["label"]) for row in rows], dtype=np.float32)

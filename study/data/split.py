@@ -16,7 +16,6 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from study.data.discover import FilmRecord
 from study.errors import DataLayoutError
-from study.results.vocab import label_code
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +41,9 @@ class SplitArrays:
 
 def _held_out(films: Sequence[FilmRecord], pool: list[int], fraction: float, seed: int, what: str) -> set[int]:
     """A patient-grouped, class-stratified share of `pool` (indices into films); deterministic per seed."""
-    labels = np.array([label_code(films[index].label) for index in pool])
+    labels = np.array([films[index].label for index in pool])  # the splitter codes class names in sorted order
     groups = np.array([films[index].patient_id for index in pool])
-    groups_per_class = min(len(set(groups[labels == code])) for code in (0, 1))
+    groups_per_class = min(len(set(groups[labels == label])) for label in set(labels.tolist()))
     folds = min(max(2, round(1.0 / fraction)), groups_per_class)
     if folds < 2:
         raise DataLayoutError(f"{what}: fewer than 2 patients in a class, so no patient-grouped split")

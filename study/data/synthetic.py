@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from study.results.vocab import CLASS_NAMES
+from study.results.classes import CHEST_XRAY_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def write_demo_dataset(root: Path, images_per_split: dict[str, int], normal_shar
     written = 0
     patient_counter = {"NORMAL": 0, "PNEUMONIA": 0}
     for split, total in images_per_split.items():
-        for label in CLASS_NAMES:
+        for label in CHEST_XRAY_NAMES:
             target = round(total * normal_share) if label == "NORMAL" else total - round(total * normal_share)
             image_dir = dataset / split / label
             mask_dir = root / "masks" / split / label

@@ -26,14 +26,15 @@ from study.results import (
     Threshold,
     write_csv,
 )
-from study.results.vocab import TEST_METRICS, label_code
+from study.results.classes import Classes
+from study.results.vocab import TEST_METRICS
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Predictions:
-    """Labels (0/1), P(PNEUMONIA) and patient ids for one split, aligned with its paths."""
+    """Labels (0/1), P(positive class) and patient ids for one split, aligned with its paths."""
 
     paths: tuple[str, ...]
     labels: np.ndarray
@@ -146,12 +147,14 @@ def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConf
     )
 
 
-def make_predictions(rows: Sequence[dict[str, str]], kept_paths: Sequence[str], probs: np.ndarray) -> Predictions:
+def make_predictions(
+    rows: Sequence[dict[str, str]], kept_paths: Sequence[str], probs: np.ndarray, classes: Classes
+) -> Predictions:
     by_path = {row["path"]: row for row in rows}
     chosen = [by_path[path] for path in kept_paths]
     return Predictions(
         paths=tuple(kept_paths),
-        labels=np.array([label_code(row["label"]) for row in chosen]),
+        labels=np.array([classes.code(row["label"]) for row in chosen]),
         probs=np.asarray(probs, dtype=np.float64).ravel(),
         patients=tuple(row["patient_id"] for row in chosen),
     )

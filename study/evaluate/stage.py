@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from study.config import StudyConfig
-from study.data.readers import dataset_arrays, load_split_rows
+from study.data.readers import dataset_arrays, load_split_rows, study_classes
 from study.evaluate.metrics import make_predictions, write_evaluation
 from study.evaluate.subgroups import subgroup_sensitivities
 from study.results import BestTrial, ResultsPaths
@@ -29,10 +29,11 @@ def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) 
     model, resolution = load_best_model(paths)
     decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
     scored = {}
+    classes = study_classes(paths)
     for split in ("val", "test"):
         rows = load_split_rows(paths, split)
         split_paths = [row["path"] for row in rows]
         probs = predict(model, decoded.take(resolution, split_paths), cfg.search.batch_size)
-        scored[split] = make_predictions(rows, split_paths, probs)
+        scored[split] = make_predictions(rows, split_paths, probs, classes)
     report = write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate)
     subgroup_sensitivities(scored["test"], report.threshold, cfg.evaluate).write(paths.subgroups)

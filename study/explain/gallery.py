@@ -15,8 +15,9 @@ from PIL import Image, ImageDraw, ImageFont
 from study.data.cache import square_to_original
 from study.data.validate import open_film
 from study.explain.gradcam import upsample
-from study.results import GRADCAM_COLUMNS, ResultsPaths, write_csv
-from study.results.vocab import CATEGORIES, CLASS_NAMES, POSITIVE_CATEGORIES, POSITIVE_CLASS
+from study.results import GRADCAM_COLUMNS, DataSummary, ResultsPaths, write_csv
+from study.results.classes import CHEST_XRAY, Classes
+from study.results.vocab import CATEGORIES, POSITIVE_CATEGORIES
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +86,10 @@ def overlay(film_path: Path, cam: np.ndarray, aspect: str, caption: str = "") ->
     return captioned
 
 
-def caption_for(item: GalleryItem, method: str, layer_name: str) -> str:
+def caption_for(item: GalleryItem, method: str, layer_name: str, classes: Classes = CHEST_XRAY) -> str:
     return (
-        f"{item.category} ({item.selection}): {CLASS_NAMES[item.label]}\np({POSITIVE_CLASS}) = {item.prob:.3f}\n"
-        f"patient {item.patient_id or '?'}\n{method} on {layer_name}"
+        f"{item.category} ({item.selection}): {classes.name(item.label)}\np({classes.positive}) = {item.prob:.3f}\n"
+        f"{classes.words.group} {item.patient_id or '?'}\n{method} on {layer_name}"
     )
 
 
@@ -102,12 +103,13 @@ def write_gallery(
 ) -> int:
     """Draw every item's overlay for every method and write gradcam/index.csv with its scores."""
     paths.gradcam_dir.mkdir(parents=True, exist_ok=True)
+    classes = DataSummary.read(paths.data_summary).class_pair
     rows = []
     for method, cams in maps_by_method.items():
         tag = method.replace("+", "p")
         for index, (item, cam) in enumerate(zip(items, cams, strict=True)):
             file_name = f"{item.category}_{index:02d}_{tag}_{Path(item.path).stem}.png"
-            overlay(Path(item.path), cam, aspect, caption_for(item, method, layer_name)).save(
+            overlay(Path(item.path), cam, aspect, caption_for(item, method, layer_name, classes)).save(
                 paths.gradcam_dir / file_name
             )
             scores = {name: _finite(values[index]) for name, values in scores_by_method[method].items()}

@@ -22,7 +22,7 @@ from study.ablation.tables import variant_label
 from study.explain.gallery import overlay
 from study.explain.gradcam import GradCam, upsample
 from study.explain.scores import border_energy_share
-from study.results import COMPARISON_COLUMNS, ResultsPaths, read_csv, write_csv
+from study.results import COMPARISON_COLUMNS, DataSummary, ResultsPaths, read_csv, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ def write_comparison_grid(
     if len(models) < 2 or not films:
         return False
     explain = np.array([film.label == 1 for film in films])
+    positive = DataSummary.read(paths.data_summary).class_pair.positive
     columns: list[list[Image.Image]] = []
     rows = []
     for grid_model in models:
@@ -103,7 +104,7 @@ def write_comparison_grid(
         shares = border_energy_share(upsample(maps, resolution), border_band)
         cells = []
         for film, cam, prob, share in zip(films, maps, probs, shares, strict=True):
-            caption = f"p(PNEUMONIA) = {prob:.3f}\nborder {100 * share:.0f}%"
+            caption = f"p({positive}) = {prob:.3f}\nborder {100 * share:.0f}%"
             cells.append(overlay(Path(film.path), cam, aspect, caption))
             rows.append({"source": film.path, "patient_id": film.patient_id, "label": film.label,
                          "variant": grid_model.variant, "variant_label": grid_model.label, "prob": float(prob),

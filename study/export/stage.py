@@ -18,11 +18,12 @@ import numpy as np
 from study.ablation.stats import paired_auc_difference
 from study.budget import Deadline
 from study.config import StudyConfig
-from study.data.readers import dataset_arrays
+from study.data.readers import dataset_arrays, study_classes
 from study.evaluate.metrics import Predictions, cluster_bootstrap, make_predictions, point_metrics, rank_auc
 from study.evaluate.stage import load_best_model, predict
 from study.export.runtime import TfliteModel
 from study.results import EXPORT_COLUMNS, ResultsPaths, Threshold, read_csv, write_csv
+from study.results.classes import Classes
 from study.results.vocab import EXPORT_VARIANTS
 
 logger = logging.getLogger(__name__)
@@ -33,12 +34,12 @@ LATENCY_THREADS = (1, 2)
 
 
 def _keras_test_predictions(
-    rows: list[dict[str, str]], films: np.ndarray, model: keras.Model, batch: int
+    rows: list[dict[str, str]], films: np.ndarray, model: keras.Model, batch: int, classes: Classes
 ) -> Predictions:
     """The Keras model's probabilities for the test films (`rows`, split.csv's order), with labels and patients.
     They are predicted here rather than joined with best/predictions.csv by path: the films may have moved
     since (Colab), and split.csv alone follows them."""
-    return make_predictions(rows, [row["path"] for row in rows], predict(model, films, batch))
+    return make_predictions(rows, [row["path"] for row in rows], predict(model, films, batch), classes)
 
 
 def _calibration_films(split_rows: list[dict[str, str]], seed: int) -> list[str]:
@@ -97,7 +98,7 @@ def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, de
     split_rows = read_csv(paths.split_csv)
     test_rows = [row for row in split_rows if row["split"] == "test"]
     films = decoded.take(resolution, [row["path"] for row in test_rows])
-    keras_test = _keras_test_predictions(test_rows, films, model, cfg.search.batch_size)
+    keras_test = _keras_test_predictions(test_rows, films, model, cfg.search.batch_size, study_classes(paths))
     calibration = decoded.take(resolution, _calibration_films(split_rows, cfg.evaluate.seed))
     paths.export_dir.mkdir(parents=True, exist_ok=True)
     errors = export_variants(model, tuple(todo), calibration, paths.export_model)

@@ -28,19 +28,17 @@ from study.report.info_best import (
 from study.report.info_curves import get_calibration_info, get_learning_curve, get_pr_info
 from study.report.info_export import get_export_info
 from study.report.records import (
-    CountRow,
-    DataInfo,
     PlanInfo,
     PlanRow,
     ReportData,
     RunInfo,
-    SkippedRow,
     TrialRow,
     TrialsInfo,
     as_float,
     as_hp,
     as_int,
 )
+from study.report.records_data import CountRow, DataInfo, SkippedRow
 from study.results import (
     HP_PREFIX,
     STAGES,
@@ -52,8 +50,9 @@ from study.results import (
     read_csv,
     read_manifest,
 )
+from study.results.classes import classes_or_default
 from study.results.lock import live_writer
-from study.results.vocab import CLASS_NAMES, SPLITS
+from study.results.vocab import SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +119,7 @@ def get_data_info(paths: ResultsPaths) -> DataInfo | None:
         return None
     summary = DataSummary.read(paths.data_summary)
     counts, patients = summary.counts, summary.patients
-    found = {c for per_class in counts.values() for c in per_class}
-    classes = tuple(c for c in CLASS_NAMES if c in found) + tuple(sorted(found - set(CLASS_NAMES)))
+    classes = summary.classes
     splits = [s for s in SPLITS if s in counts] + sorted(set(counts) - set(SPLITS))
     rows = tuple(
         CountRow(
@@ -257,13 +255,15 @@ def load_report_data(root: Path) -> ReportData:
         return value
 
     test = part("test", "test metrics", "evaluate", paths.test_metrics, lambda: get_test_info(paths))
+    data = part("data", "data summary", "data", paths.data_summary, lambda: get_data_info(paths))
+    classes = classes_or_default(None if data is None else data.classes)
     confusion = None if test is None else test.confusion
     return ReportData(
         root=str(root),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         run=run,
         config_text=part("config", "configuration", None, paths.config, lambda: get_config_text(paths)),
-        data=part("data", "data summary", "data", paths.data_summary, lambda: get_data_info(paths)),
+        data=data,
         plan=part("plan", "search plan", "search", paths.plan, lambda: get_plan_info(paths)),
         trials=part("trials", "trials", "search", paths.trials_csv, lambda: get_trials_info(paths)),
         best=part("best", "best configuration", "evaluate", paths.best_hyperparameters, lambda: get_best_config(paths)),
@@ -279,7 +279,9 @@ def load_report_data(root: Path) -> ReportData:
         learning=part(
             "learning", "learning curves", "search", paths.best_hyperparameters, lambda: get_learning_curve(paths)
         ),
-        gradcam=part("gradcam", "Grad-CAM gallery", "gradcam", paths.gradcam_index, lambda: get_gradcam_info(paths)),
+        gradcam=part(
+            "gradcam", "Grad-CAM gallery", "gradcam", paths.gradcam_index, lambda: get_gradcam_info(paths, classes)
+        ),
         evidence=part("evidence", "factor effects", "search", paths.factor_effects, lambda: get_search_evidence(paths)),
         ablation=part("ablation", "ablation", "ablation", paths.ablation_plan, lambda: get_ablation_info(paths)),
         comparison=comparison_rows(test, synthetic=run is not None and run.synthetic),

@@ -24,16 +24,19 @@ from study.results import (
     Threshold,
     read_csv,
 )
+from study.results.classes import Classes, Wording
 from study.results.vocab import METRIC_LABELS
 
-CATEGORY_TITLES: tuple[tuple[str, str], ...] = (
-    ("TP", "True positives: pneumonia, flagged"),
-    ("FP", "False positives: normal, flagged"),
-    ("FN", "False negatives: pneumonia, missed"),
-    ("TN", "True negatives: normal, not flagged"),
-)
 
-LABEL_NAMES = {"0": "NORMAL", "1": "PNEUMONIA"}
+def category_titles(words: Wording) -> dict[str, str]:
+    """The gallery's headings, TP first, in the study's own class names."""
+    return {
+        "TP": f"True positives: {words.positive}, flagged",
+        "FP": f"False positives: {words.negative}, flagged",
+        "FN": f"False negatives: {words.positive}, missed",
+        "TN": f"True negatives: {words.negative}, not flagged",
+    }
+
 
 # From the dataset notes; all on the Kermany et al. 2018 chest X-ray test set (624 images, 390 pneumonia).
 REFERENCES: tuple[Reference, ...] = (
@@ -176,7 +179,7 @@ def get_roc_info(paths: ResultsPaths, confusion: ConfusionCounts | None) -> RocI
     )
 
 
-def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
+def get_gradcam_info(paths: ResultsPaths, classes: Classes) -> GradcamInfo | None:
     """gradcam/index.csv grouped TP, FP, FN, TN (then any other category); src is relative to report.html."""
     if not paths.gradcam_index.exists():
         return None
@@ -186,7 +189,7 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
             src=quote(f"{paths.gradcam_dir.name}/{r.get('file', '')}"),
             exists=(paths.gradcam_dir / r.get("file", "")).is_file(),
             category=r.get("category", ""),
-            label=LABEL_NAMES.get(r.get("label", ""), r.get("label", "")),
+            label=classes.name(int(r["label"])) if r.get("label") in ("0", "1") else r.get("label", ""),
             prob=as_float(r.get("prob")),
             patient_id=r.get("patient_id", ""),
             method=r.get("method", ""),
@@ -196,7 +199,7 @@ def get_gradcam_info(paths: ResultsPaths) -> GradcamInfo | None:
         )
         for r in read_csv(paths.gradcam_index)
     ]
-    titles = dict(CATEGORY_TITLES)
+    titles = category_titles(classes.words)
     categories = list(titles) + sorted({i.category for i in images} - set(titles))
     scores = CamScores.read(paths.gradcam_scores) if paths.gradcam_scores.exists() else None
     baseline = CamBaseline.read(paths.gradcam_baseline) if paths.gradcam_baseline.exists() else None

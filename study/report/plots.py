@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from study.report.records import CalibrationInfo, LearningCurve, PrInfo, ReportData, RocInfo, TrialsInfo
 from study.report.records_sections import AblationInfo
 from study.results import HpValue
+from study.results.classes import Wording
 
 logger = logging.getLogger(__name__)
 
@@ -117,18 +118,18 @@ def plot_pr(pr: PrInfo, path: Path) -> Path:
     return _save(figure, path)
 
 
-def plot_calibration(calibration: CalibrationInfo, path: Path) -> Path:
-    """Reliability diagram: observed share of pneumonia against the mean predicted probability per bin,
-    each bin's film count as the marker's area."""
+def plot_calibration(calibration: CalibrationInfo, words: Wording, path: Path) -> Path:
+    """Reliability diagram: observed share of the positive class against the mean predicted probability per
+    bin, each bin's count as the marker's area."""
     figure = _new_figure(4.2, 4.0)
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], linestyle="--", color=MUTED, linewidth=1, label="perfect calibration")
     predicted, observed, counts = zip(*calibration.bins, strict=True)
     axes.plot(predicted, observed, color=ACCENT, linewidth=1.5)
     axes.scatter(predicted, observed, s=[12 + 200 * c / calibration.n for c in counts], color=ACCENT, zorder=3,
-                 label=f"test films (ECE {calibration.ece:.3f})")  # fmt: skip
-    axes.set_xlabel(f"predicted P(pneumonia), {calibration.bin_count} equal-width bins")
-    axes.set_ylabel("observed share of pneumonia")
+                 label=f"test {words.items} (ECE {calibration.ece:.3f})")  # fmt: skip
+    axes.set_xlabel(f"predicted P({words.positive}), {calibration.bin_count} equal-width bins")
+    axes.set_ylabel(f"observed share of {words.positive}")
     axes.set_xlim(-0.01, 1.01)
     axes.set_ylim(-0.01, 1.01)
     axes.set_aspect("equal")
@@ -221,7 +222,7 @@ def write_figures(data: ReportData, out_dir: Path, base: Path) -> dict[str, str]
         "pr": None if data.pr is None else plot_pr(data.pr, out_dir / "pr.png"),
         "calibration": None
         if data.calibration is None
-        else plot_calibration(data.calibration, out_dir / "calibration.png"),
+        else plot_calibration(data.calibration, data.words, out_dir / "calibration.png"),
         "learning": None
         if data.learning is None
         else plot_learning_curves(data.learning, out_dir / "learning_curves.png"),

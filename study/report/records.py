@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from study.report.records_data import DataInfo
 from study.report.records_sections import AblationInfo, ExportInfo, GradcamInfo, SearchEvidence
 from study.results import ConfusionCounts, HpValue, Subgroups, Threshold
+from study.results.classes import Classes, Wording, classes_or_default
 
 
 @dataclass(frozen=True)
@@ -35,53 +37,6 @@ class RunInfo:
     seconds_total: float | None = None  # the stages' time summed (a resumed study's pauses do not count)
     precision: str | None = None
     changes: tuple[str, ...] = ()  # resumes on another device, precision or version, or with moved films
-
-
-@dataclass(frozen=True)
-class CountRow:
-    """One split of the data table: images per class (in DataInfo.classes order) and patients."""
-
-    split: str
-    counts: tuple[int, ...]
-    total: int
-    patients: int | None
-
-
-@dataclass(frozen=True)
-class SkippedRow:
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """data/summary.json plus the first rows of data/skipped.csv."""
-
-    classes: tuple[str, ...]
-    rows: tuple[CountRow, ...]
-    class_totals: tuple[int, ...]
-    total: int
-    skipped: int
-    skipped_rows: tuple[SkippedRow, ...]
-    duplicates_removed: int | None
-    files_without_patient_id: int | None
-    val_fraction: float | None
-    seed: int | None
-    test_leakage: int | None = None  # train/val copies of test films, kept out of training
-    data_hash: str | None = None  # one hash of every film's bytes and split: the data the study saw
-    group_pattern: str = "chest_xray"  # data.group_pattern: how file names named their patients
-    test_drawn: bool = False  # no test folder: the tool drew the test set
-    test_share: float | None = None  # the drawn test set's share of the films
-    layout: str = "kaggle"
-    test_patient_ids: str = "separate"  # data.test_patient_ids: what an id in test/ and train+val meant
-    shared_test_ids: int | None = None  # such ids found (None: the study predates the count)
-    shared_test_id_examples: tuple[str, ...] = ()
-    shared_id_pool_films: int | None = None
-
-    @property
-    def kaggle_names(self) -> bool:
-        """Kaggle's naming read (nearly) every file: fewer than 5% of the films named no patient."""
-        return self.group_pattern == "chest_xray" and (self.files_without_patient_id or 0) <= 0.05 * self.total
 
 
 @dataclass(frozen=True)
@@ -262,6 +217,15 @@ class ReportData:
     notes: Mapping[str, str]
     export: ExportInfo | None = None
     subgroups: Subgroups | None = None  # best/subgroups.json: test sensitivity per kind of pneumonia
+
+    @property
+    def classes(self) -> Classes:
+        """The (negative, positive) classes every label and caption names."""
+        return classes_or_default(None if self.data is None else self.data.classes)
+
+    @property
+    def words(self) -> Wording:
+        return self.classes.words
 
 
 def as_float(value: Any) -> float | None:

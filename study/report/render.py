@@ -95,14 +95,14 @@ def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
 def render_html(data: ReportData, figures: Mapping[str, str]) -> str:
     """The report page; `figures` maps a figure name to its src relative to report.html."""
     template = make_environment().get_template("report.html.j2")
-    return template.render(r=data, figures=dict(figures), stages=STAGES)
+    return template.render(r=data, w=data.words, figures=dict(figures), stages=STAGES)
 
 
 def render_model_card(data: ReportData) -> str:
     """best/model_card.md: Markdown, so nothing is HTML-escaped."""
     environment = make_environment()
     environment.autoescape = False
-    return environment.get_template("model_card.md.j2").render(r=data)
+    return environment.get_template("model_card.md.j2").render(r=data, w=data.words)
 
 
 def write_report(root: Path) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.errors import ResultsFormatError
+from study.results.classes import CHEST_XRAY_NAMES, Classes
 from study.results.json_record import JsonRecord
 
 FORMAT_VERSION = 1
@@ -88,6 +89,11 @@ class DataSummary(JsonRecord):
     shared_test_ids: int | None = None
     shared_test_id_examples: tuple[str, ...] = ()
     shared_id_pool_films: int | None = None  # train/val films carrying a shared id
+    classes: tuple[str, str] = CHEST_XRAY_NAMES  # (negative, positive), spelled as the folders are
+
+    @property
+    def class_pair(self) -> Classes:
+        return Classes(*self.classes)
 
 
 @dataclass(frozen=True)

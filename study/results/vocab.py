@@ -6,9 +6,6 @@ what it reads with them, so a new metric or method is added in one place.
 
 from __future__ import annotations
 
-CLASS_NAMES: tuple[str, ...] = ("NORMAL", "PNEUMONIA")
-POSITIVE_CLASS = "PNEUMONIA"
-
 SPLITS: tuple[str, ...] = ("train", "val", "test")  # the study's splits (and Kaggle's folders of the same names)
 STAGES: tuple[str, ...] = ("data", "search", "evaluate", "export", "ablation", "gradcam", "report")
 # The export stage's TFLite variants, in the report's order (files export/model_<name>.tflite).
@@ -58,8 +55,3 @@ ABLATION_METRIC_LABELS: dict[str, str] = {  # column headers of the ablation tab
 CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++")
 CATEGORIES: tuple[str, ...] = ("TP", "FP", "FN", "TN")
 POSITIVE_CATEGORIES: tuple[str, ...] = ("TP", "FP")  # the model said the positive class
-
-
-def label_code(name: str) -> int:
-    """1 for PNEUMONIA (the positive class: probabilities are P(PNEUMONIA)), 0 for NORMAL."""
-    return CLASS_NAMES.index(name)

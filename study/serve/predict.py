@@ -20,8 +20,9 @@ from study.config import config_from_json
 from study.data.cache import open_and_fit
 from study.data.discover import IGNORED_FOLDERS
 from study.errors import UserInputError
-from study.results import BestTrial, ResultsPaths, Threshold
-from study.results.vocab import CLASS_NAMES, EXPORT_VARIANTS, POSITIVE_CLASS
+from study.results import BestTrial, DataSummary, ResultsPaths, Threshold
+from study.results.classes import Classes
+from study.results.vocab import EXPORT_VARIANTS
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Servable:
     aspect: str
     threshold: float
     gradcam_layer: str
+    classes: Classes
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
         aspect=cfg.data.aspect,
         threshold=Threshold.read(paths.threshold).threshold,
         gradcam_layer=cfg.gradcam.layer,
+        classes=DataSummary.read(paths.data_summary).class_pair,
     )
 
 
@@ -151,7 +154,7 @@ def predict_files(
     probs = servable.predict(films).astype(float)
     positive = probs >= servable.threshold
     predictions = [
-        Prediction(str(path), float(prob), CLASS_NAMES[int(flag)], servable.model_name)
+        Prediction(str(path), float(prob), servable.classes.name(int(flag)), servable.model_name)
         for path, prob, flag in zip(kept, probs, positive, strict=True)
     ]
     if gradcam_dir is not None:
@@ -168,12 +171,13 @@ def _write_overlays(
     if servable.keras_model is None:
         raise UserInputError(f"--gradcam: needs the Keras model's gradients; --model {servable.model_name} has none")
     cam = GradCam(servable.keras_model, servable.gradcam_layer)
-    explain = np.array([prediction.label == POSITIVE_CLASS for prediction in predictions])
+    explain = np.array([prediction.label == servable.classes.positive for prediction in predictions])
     maps = np.concatenate([cam.maps(films[i : i + BATCH], explain[i : i + BATCH]) for i in range(0, len(films), BATCH)])
     out_dir.mkdir(parents=True, exist_ok=True)
     for number, (path, prediction, cam_map) in enumerate(zip(kept, predictions, maps, strict=True)):
         caption = (
-            f"{prediction.label} at threshold {servable.threshold:.3f}\np({POSITIVE_CLASS}) = {prediction.prob:.3f}\n"
+            f"{prediction.label} at threshold {servable.threshold:.3f}\n"
+            f"p({servable.classes.positive}) = {prediction.prob:.3f}\n"
             f"gradcam on {servable.gradcam_layer}"
         )
         overlay(path, cam_map, servable.aspect, caption).save(out_dir / f"{number:04d}_{path.stem}.png")

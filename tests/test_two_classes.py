@@ -1,0 +1,165 @@
+"""Any two-class image folder: a colour dataset that no code path special-cases (cats and dogs, groups named in
+the file names, one folder without a test split) runs every stage, and bad layouts exit 2 with one line."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from study.config import builtin_config_path, load_config
+from study.data.prepare import prepare_data
+from study.results import DataSummary, ResultsPaths, TestMetrics, read_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP_PATTERN = r"^(.+)_\d+$"
+CHEST_WORDS = re.compile(r"pneumonia|patient|film", re.IGNORECASE)
+
+
+def _picture(rng: np.random.Generator, warm: bool) -> Image.Image:
+    """A colour picture: cats warm and light, dogs cool and dark, each with a random disc; RGB on disk."""
+    side = int(rng.integers(80, 120))
+    base = np.array([200, 150, 90] if warm else [60, 90, 150], dtype=np.float32)
+    pixels = base + rng.normal(0, 18, (side, side, 3))
+    rows, cols = np.mgrid[:side, :side]
+    centre, radius = rng.integers(side // 4, 3 * side // 4, 2), int(rng.integers(side // 8, side // 4))
+    disc = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < radius**2
+    pixels[disc] = [250, 240, 200] if warm else [20, 30, 60]
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="RGB")
+
+
+def write_pets(root: Path, groups_per_class: int = 300, seed: int = 0) -> Path:
+    """One folder holding cats/ and dogs/ only, files `<group>_<n>.png` with 1-3 pictures per group (300 groups a
+    class, about 1,200 pictures: as many as the smoke study's, which two epochs from scratch need to learn)."""
+    rng = np.random.default_rng(seed)
+    for label, warm in (("cats", True), ("dogs", False)):
+        folder = root / label
+        folder.mkdir(parents=True)
+        for group in range(groups_per_class):
+            for number in range(int(rng.integers(1, 4))):
+                _picture(rng, warm).save(folder / f"{label[:-1]}{group:03d}_{number}.png")
+    return root
+
+
+def run_study(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_study.py"), "--config", str(builtin_config_path("smoke")), *args],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def _folders(root: Path, names: dict[str, list[str]]) -> Path:
+    """Class folders with one small picture each: {"train": ["cats", "dogs"], ...} or {"": [...]} for one folder."""
+    rng = np.random.default_rng(1)
+    for split, labels in names.items():
+        for label in labels:
+            (root / split / label).mkdir(parents=True)
+            _picture(rng, warm=True).save(root / split / label / "a_1.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("layout", "extra", "expected"),
+    [
+        ({"": ["birds", "cats", "dogs"]}, (), "class folders birds, cats, dogs; expected exactly two"),
+        ({"": ["cats"]}, (), r"one class folder found \(cats/\)"),
+        (
+            {"train": ["cats", "dogs"], "test": ["cats", "wolves"]},
+            ("--set", "data.positive_class=dogs"),
+            r"test: class folders cats, wolves differ from train/'s cats, dogs",
+        ),
+        (
+            {"": ["cats", "dogs"]},
+            ("--set", "data.positive_class=wolves"),
+            r"'wolves' is not a class folder .*cats or dogs",
+        ),
+        ({"": ["cats", "dogs"]}, (), r"classes cats and dogs; name the positive one.*data\.positive_class=dogs"),
+        (
+            {"": ["cats", "dogs"]},
+            ("--set", "data.group_pattern=(unclosed_\\d+"),
+            r"data\.group_pattern: .* does not compile",
+        ),
+    ],
+    ids=["three-classes", "one-class", "names-differ", "positive-not-a-folder", "positive-unnamed", "bad-pattern"],
+)
+def test_a_bad_layout_exits_2_with_one_line_naming_what_was_found(
+    tmp_path: Path, layout: dict[str, list[str]], extra: tuple[str, ...], expected: str
+) -> None:
+    data = _folders(tmp_path / "data", layout)
+    completed = run_study("--data", str(data), "--prepare-only", "--results", str(tmp_path / "r"),
+                          "--cache", str(tmp_path / "c"), *extra)  # fmt: skip
+    lines = completed.stderr.strip().splitlines()
+    assert completed.returncode == 2 and len(lines) == 1, completed.stderr[-2000:]
+    assert re.search(expected, lines[0]), lines[0]
+
+
+def test_class_folders_match_across_splits_ignoring_case(tmp_path: Path) -> None:
+    """train/Cats and test/CATS are one class, spelled as train/ spells it in every file the study writes."""
+    root = tmp_path / "data"
+    write_pets(root / "train", groups_per_class=8)
+    write_pets(root / "test", groups_per_class=4, seed=1)
+    (root / "train" / "cats").rename(root / "train" / "Cats")
+    (root / "test" / "dogs").rename(root / "test" / "DOGS")
+    cfg = load_config(builtin_config_path("smoke"), ["data.positive_class=DOGS", f"data.group_pattern={GROUP_PATTERN}"])
+    paths = ResultsPaths(tmp_path / "results")
+    summary = prepare_data(root, cfg, tmp_path / "cache", paths)
+    assert summary.classes == ("Cats", "dogs")
+    assert {row["label"] for row in read_csv(paths.split_csv)} == {"Cats", "dogs"}
+    assert summary.counts["test"] == {"Cats": sum(1 for _ in (root / "test" / "cats").iterdir()),
+                                      "dogs": sum(1 for _ in (root / "test" / "DOGS").iterdir())}  # fmt: skip
+
+
+def _visible_text(page: str) -> str:
+    """What a reader sees as prose: the page without its tags, scripts, styles and attribute values, and
+    without the configuration dump, whose key names (`data.test_patient_ids`) are names, not words."""
+    page = re.sub(r"<(script|style)\b.*?</\1>|<pre class=\"config\">.*?</pre>", " ", page, flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("long")
+def test_a_colour_two_class_folder_runs_every_stage_in_its_own_words(tmp_path: Path) -> None:
+    data = write_pets(tmp_path / "pets")
+    results = tmp_path / "results"
+    completed = run_study(
+        "--data", str(data), "--results", str(results), "--cache", str(tmp_path / "cache"),
+        "--set", "data.positive_class=dogs", "--set", f"data.group_pattern={GROUP_PATTERN}",
+        "--set", "search.factor=3",
+        timeout=900,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    paths = ResultsPaths(results)
+    assert json.loads(paths.manifest.read_text())["status"] == "complete"
+    assert TestMetrics.read(paths.test_metrics).metrics["auc"].value > 0.9, "warm dogs and cool cats are learnable"
+
+    summary = DataSummary.read(paths.data_summary)
+    assert summary.classes == ("cats", "dogs") and summary.test_drawn and summary.files_without_patient_id == 0
+    split_of: dict[str, set[str]] = {}
+    for row in read_csv(paths.split_csv):
+        assert row["label"] in ("cats", "dogs")
+        split_of.setdefault(row["patient_id"], set()).add(row["split"])
+    assert all(len(splits) == 1 for splits in split_of.values()), "a group never straddles two splits"
+    assert len(split_of) < sum(summary.counts["train"].values()) + sum(summary.counts["test"].values())
+
+    labels = {row["label"] for row in read_csv(paths.gradcam_index)}
+    assert labels <= {"0", "1"} and labels, "the gallery lists label codes; the pages name them"
+    page = paths.report.read_text(encoding="utf-8")
+    card = paths.model_card.read_text(encoding="utf-8")
+    ablation_tables = [paths.ablation_table(suffix).read_text(encoding="utf-8") for suffix in ("md", "tex")]
+    assert ablation_tables, "the ablation wrote its citable tables"
+    for name, text in (("report.html", _visible_text(page)), ("model_card.md", card),
+                       *((f"ablation table {n}", t) for n, t in enumerate(ablation_tables))):  # fmt: skip
+        assert "cats" in text and "dogs" in text, name
+        assert not CHEST_WORDS.search(text), f"{name}: {CHEST_WORDS.search(text)[0]!r} in a cats-and-dogs study"
+    assert "Predicted dogs" in page and "True positives: dogs, flagged" in page
+    assert "cats vs dogs on images" in card
+    written = [p for p in results.rglob("*") if p.suffix in (".csv", ".json", ".md", ".html", ".tex")]
+    leaking = [p.name for p in written if "pneumonia" in p.read_text(encoding="utf-8").lower()]
+    assert not leaking, f"files that speak of pneumonia: {leaking}"
