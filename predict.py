@@ -3,11 +3,12 @@
     python predict.py --results results FILM_OR_FOLDER... [--model keras|tflite-fp32|tflite-fp16|tflite-int8-dynamic|
                       tflite-int8] [--out predictions.csv] [--gradcam OUT_DIR]
 
-Writes one row per film (path, probability of PNEUMONIA, label at the study's validation threshold, model)
-to --out (default: predictions.csv); a file that is not a readable image is listed on stderr with its
-reason and skipped, and the other films are still predicted. Folders are walked recursively; hidden files
-and __MACOSX are ignored. With --gradcam, each film's Grad-CAM overlay is written there (Keras model only).
---model tflite-* runs a file of the export stage with LiteRT's interpreter, without TensorFlow.
+Writes one row per film (path, probability of the positive class in a column named after it, e.g.
+prob_pneumonia, label at the study's validation threshold, model) to --out (default: predictions.csv); a file
+that is not a readable image is listed on stderr with its reason and skipped, and the other films are still
+predicted. Folders are walked recursively; hidden files and __MACOSX are ignored. With --gradcam, each film's
+Grad-CAM overlay is written there (Keras model only). --model tflite-* runs a file of the export stage with
+LiteRT's interpreter, without TensorFlow.
 
 Exit codes: 0 done, 2 bad input (a missing path, a results folder whose study has not finished evaluate, or a
 variant that was not exported; one line), 1 a bug.
@@ -28,7 +29,10 @@ from study.errors import UserInputError
 from study.results.io import write_csv
 from study.serve.predict import MODEL_CHOICES
 
-COLUMNS = ("path", "prob_pneumonia", "label", "model")
+
+def columns(positive_class: str) -> tuple[str, ...]:
+    """The output's columns; the probability's is named after the study's positive class (prob_pneumonia)."""
+    return ("path", f"prob_{positive_class.lower()}", "label", "model")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -58,8 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserInputError as exc:
         print(f"predict.py: {exc}", file=sys.stderr)
         return 2
-    rows = [{"path": p.path, "prob_pneumonia": p.prob, "label": p.label, "model": p.model} for p in predictions]
-    write_csv(args.out, COLUMNS, rows)
+    header = columns(servable.classes.positive)
+    rows = [dict(zip(header, (p.path, p.prob, p.label, p.model), strict=True)) for p in predictions]
+    write_csv(args.out, header, rows)
     for item in skipped:
         print(f"skipped {item.path}: {item.reason}", file=sys.stderr)
     print(f"{len(predictions)} films predicted, {len(skipped)} skipped: {args.out}")

@@ -16,7 +16,8 @@ from PIL import Image
 
 from study.config import builtin_config_path, load_config
 from study.data.prepare import prepare_data
-from study.results import DataSummary, ResultsPaths, TestMetrics, read_csv
+from study.data.readers import dataset_arrays
+from study.results import DataSummary, ResultsPaths, TestMetrics, Threshold, read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP_PATTERN = r"^(.+)_\d+$"
@@ -116,6 +117,27 @@ def test_class_folders_match_across_splits_ignoring_case(tmp_path: Path) -> None
                                       "dogs": sum(1 for _ in (root / "test" / "DOGS").iterdir())}  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("color", "gray_files", "channels"), [("auto", False, 3), ("auto", True, 1), ("gray", False, 1), ("rgb", True, 3)]
+)
+def test_colour_is_kept_when_a_file_holds_it(tmp_path: Path, color: str, gray_files: bool, channels: int) -> None:
+    """`data.color = auto`: RGB when any file holds colour; RGB files whose channels are equal stay one channel."""
+    root = write_pets(tmp_path / "data", groups_per_class=6)
+    if gray_files:
+        for path in root.rglob("*.png"):
+            Image.open(path).convert("L").convert("RGB").save(path)
+    overrides = ["data.positive_class=dogs", f"data.group_pattern={GROUP_PATTERN}", f"data.color={color}"]
+    cfg = load_config(builtin_config_path("smoke"), overrides)
+    paths = ResultsPaths(tmp_path / "results")
+    summary = prepare_data(root, cfg, tmp_path / "cache", paths)
+    files = len(list(root.rglob("*.png")))
+    assert summary.channels == channels and summary.colour_files == (0 if gray_files else files)
+    arrays = dataset_arrays(paths, [64], cfg.data.aspect, tmp_path / "cache").take(64, [str(next(root.rglob("*.png")))])
+    assert arrays.shape == (1, 64, 64, channels)
+    if channels == 3 and not gray_files:
+        assert np.abs(arrays[0, ..., 0].astype(int) - arrays[0, ..., 2].astype(int)).mean() > 20, "warm: red > blue"
+
+
 def _visible_text(page: str) -> str:
     """What a reader sees as prose: the page without its tags, scripts, styles and attribute values, and
     without the configuration dump, whose key names (`data.test_patient_ids`) are names, not words."""
@@ -159,7 +181,22 @@ def test_a_colour_two_class_folder_runs_every_stage_in_its_own_words(tmp_path: P
         assert "cats" in text and "dogs" in text, name
         assert not CHEST_WORDS.search(text), f"{name}: {CHEST_WORDS.search(text)[0]!r} in a cats-and-dogs study"
     assert "Predicted dogs" in page and "True positives: dogs, flagged" in page
-    assert "cats vs dogs on images" in card
+    assert "cats vs dogs on images" in card and "RGB uint8 input" in card
+    assert summary.channels == 3, "colour pictures keep their colour"
+
+    test_rows = [row for row in read_csv(paths.predictions_csv) if row["split"] == "test"][:8]
+    out = tmp_path / "served.csv"
+    served = subprocess.run(
+        [sys.executable, str(ROOT / "predict.py"), "--results", str(results), "--out", str(out),
+         *(row["path"] for row in test_rows)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr[-2000:]
+    threshold = Threshold.read(paths.threshold).threshold
+    for row, prediction in zip(test_rows, read_csv(out), strict=True):
+        prob = float(prediction["prob_dogs"])
+        assert abs(prob - float(row["prob"])) < 1e-5, "predict.py decodes RGB as the study did"
+        assert prediction["label"] == ("dogs" if prob >= threshold else "cats")
     written = [p for p in results.rglob("*") if p.suffix in (".csv", ".json", ".md", ".html", ".tex")]
     leaking = [p.name for p in written if "pneumonia" in p.read_text(encoding="utf-8").lower()]
     assert not leaking, f"files that speak of pneumonia: {leaking}"

@@ -74,11 +74,11 @@ class TracedModels:
         self.variant: str | None = None
         self.model: keras.Model | None = None
 
-    def start(self, run: Run, cfg: StudyConfig) -> tuple[keras.Model, bool]:
+    def start(self, run: Run, cfg: StudyConfig, channels: int) -> tuple[keras.Model, bool]:
         """The run's model at its seed's initial state, and whether it had to be traced anew."""
         keras.backend.clear_session()
         keras.utils.set_random_seed(run.seed)
-        fresh = build_from_values(run.variant.values, cfg.model)
+        fresh = build_from_values(run.variant.values, cfg.model, channels)
         if self.model is None or self.variant != run.variant.name:
             self.variant, self.model = run.variant.name, fresh
             return fresh, True
@@ -212,7 +212,7 @@ def run_ablation(
                 break
             if index and run.variant.name != pending[index - 1].variant.name:
                 memory.between_steps()  # between variants: a restart would cost the traced model
-            model, traced = models.start(run, cfg)
+            model, traced = models.start(run, cfg, next(iter(training.values())).x_train.shape[-1])
             row = _execute(run, epochs, training, held_out, model, cfg, paths, plan, len(finished) + 1)
             finished[run.run_id] = row
             # every finished run, also one an earlier (longer) plan made: none is ever dropped

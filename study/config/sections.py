@@ -16,6 +16,7 @@ from study.results.vocab import (
     ASPECT_MODES,
     CAM_METHODS,
     CLASS_WEIGHTINGS,
+    COLOR_MODES,
     FACTORS,
     GROUP_PRESETS,
     PRECISIONS,
@@ -36,8 +37,10 @@ class DataConfig:
     group_pattern: str
     test_fraction: float
     positive_class: str
+    color: str
 
     def __post_init__(self) -> None:
+        _require(self.color in COLOR_MODES, "data.color", f"one of {COLOR_MODES}")
         _require(self.positive_class.strip() != "", "data.positive_class", "auto or the name of a class folder")
         _require(0.05 <= self.val_fraction <= 0.5, "data.val_fraction", "a share between 0.05 and 0.5")
         _require(self.aspect in ASPECT_MODES, "data.aspect", f"one of {ASPECT_MODES}")

@@ -1,11 +1,12 @@
-"""Decode every film once per study into grayscale uint8 squares at each searched resolution.
+"""Decode every film once per study into grayscale (or RGB) uint8 squares at each searched resolution.
 
 The usual notebook decodes every JPEG on every epoch of every trial; here each file is opened once,
 validated, hashed and resized to all resolutions in the same pass, straight into memory-mapped .npy files
 on local disk (peak memory stays at one film), so trials, resumes and later runs reuse them.
 The cache is found by the file list with each file's size and modification time, so a hit opens no file
 at all; the content hashes it recorded go into data/split.csv. Never float32 RGB: a uint8 single-channel
-cache is 12x smaller, and conversion to what MobileNetV2 wants happens inside the model.
+cache is 12x smaller, and conversion to what MobileNetV2 wants happens inside the model. Colour data get a
+uint8 three-channel cache (`data.color`), still 4x smaller than float32.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from study.results import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: entries say whether their file holds colour
 DECODE_CHUNK = 256  # films in flight at once: bounds memory to a chunk of decoded squares
 
 
@@ -45,11 +46,13 @@ class FilmEntry:
     pixel_sha1: str
     width: int
     height: int
+    colour: bool = False  # a colour file (known from a grayscale read; an RGB cache does not check)
 
 
 @dataclass(frozen=True)
 class DecodedArrays:
-    """Read-only arrays (N x R x R x 1, uint8) per resolution, the films in them, and the files that failed."""
+    """Read-only arrays (N x R x R x C, uint8; C = 1 or 3) per resolution, the films in them, and the files that
+    failed."""
 
     entries: tuple[FilmEntry, ...]
     by_resolution: dict[int, np.ndarray]
@@ -94,9 +97,9 @@ def square_to_original(square: np.ndarray, width: int, height: int, aspect: str)
     return np.asarray(Image.fromarray(canvas, mode="F").resize((width, height), Image.Resampling.BILINEAR))
 
 
-def cache_key(paths: Sequence[str], aspect: str) -> str:
+def cache_key(paths: Sequence[str], aspect: str, channels: int = 1) -> str:
     """The film list with each file's size and modification time: a changed file gets a new key."""
-    digest = hashlib.sha1(f"format={CACHE_FORMAT};aspect={aspect}".encode())
+    digest = hashlib.sha1(f"format={CACHE_FORMAT};aspect={aspect};channels={channels}".encode())
     for path in paths:
         try:
             stat = os.stat(path)
@@ -116,30 +119,36 @@ def _load(folder: Path, resolutions: Sequence[int]) -> DecodedArrays | None:
     failures = tuple((path, reason) for path, reason in index["failures"])
     missing = [size for size in resolutions if not (folder / f"res{size}.npy").exists()]
     if missing:
-        _decode_sizes(folder, entries, missing, index["aspect"], len(entries) + len(failures))
+        _decode_sizes(folder, entries, missing, index["aspect"], len(entries) + len(failures), index["channels"])
     arrays = {size: np.load(folder / f"res{size}.npy", mmap_mode="r") for size in resolutions}
     return DecodedArrays(entries, arrays, failures)
 
 
-def _decode_sizes(folder: Path, entries: Sequence[FilmEntry], sizes: Sequence[int], aspect: str, rows: int) -> None:
+def _decode_sizes(
+    folder: Path, entries: Sequence[FilmEntry], sizes: Sequence[int], aspect: str, rows: int, channels: int
+) -> None:
     """Add resolutions to an existing cache (the search space grew): decode the good films again, once."""
-    outputs = _open_outputs(folder, sizes, rows)
+    outputs = _open_outputs(folder, sizes, rows, channels)
     paths = [entry.path for entry in entries]
-    for (index, _, result), entry in zip(_decode_all(paths, sizes, aspect, "new sizes"), entries, strict=True):
+    decoded = _decode_all(paths, sizes, aspect, channels, "new sizes")
+    for (index, _, result), entry in zip(decoded, entries, strict=True):
         if isinstance(result, str):
             raise FilmRejected(f"{paths[index]}: decoded before, rejected now ({result}); clear the cache folder")
         _write_row(outputs, sizes, entry.row, result[1])
     _finish(folder, outputs)
 
 
-def _open_outputs(folder: Path, sizes: Sequence[int], rows: int) -> dict[int, np.ndarray]:
+def _open_outputs(folder: Path, sizes: Sequence[int], rows: int, channels: int) -> dict[int, np.ndarray]:
     """One memory-mapped uint8 array per size, under a temporary name until it is complete."""
-    return {size: open_memmap(folder / f".res{size}.npy.tmp", "w+", np.uint8, (rows, size, size, 1)) for size in sizes}
+    return {
+        size: open_memmap(folder / f".res{size}.npy.tmp", "w+", np.uint8, (rows, size, size, channels))
+        for size in sizes
+    }
 
 
 def _write_row(outputs: dict[int, np.ndarray], sizes: Sequence[int], row: int, squares: list[np.ndarray]) -> None:
     for size, square in zip(sizes, squares, strict=True):
-        outputs[size][row, ..., 0] = square
+        outputs[size][row] = square.reshape(size, size, -1)
 
 
 def _finish(folder: Path, outputs: dict[int, np.ndarray]) -> None:
@@ -148,53 +157,60 @@ def _finish(folder: Path, outputs: dict[int, np.ndarray]) -> None:
         os.replace(folder / f".res{size}.npy.tmp", folder / f"res{size}.npy")
 
 
-def open_and_fit(path: str, resolutions: Sequence[int], aspect: str) -> tuple[OpenedFilm, list[np.ndarray]] | str:
-    """One film at every resolution, or the reason it was rejected (runs in a worker thread: PIL releases the GIL).
-    predict.py decodes new films through it too, so they get exactly the pixels training films got."""
+def open_and_fit(
+    path: str, resolutions: Sequence[int], aspect: str, channels: int = 1
+) -> tuple[OpenedFilm, list[np.ndarray]] | str:
+    """One film at every resolution (R x R, or R x R x 3 with 3 channels), or the reason it was rejected (runs in
+    a worker thread: PIL releases the GIL). predict.py decodes new films through it too, so they get exactly the
+    pixels training films got."""
     try:
-        film = open_film(Path(path), max(resolutions))
+        film = open_film(Path(path), max(resolutions), rgb=channels == 3)
     except FilmRejected as rejection:
         return str(rejection)
     return film, [np.asarray(fit_square(film.image, size, aspect)) for size in resolutions]
 
 
 def _decode_all(
-    paths: Sequence[str], resolutions: Sequence[int], aspect: str, what: str
+    paths: Sequence[str], resolutions: Sequence[int], aspect: str, channels: int, what: str
 ) -> Iterator[tuple[int, str, Any]]:
     """(row, path, result) in order, decoded by one thread per core, a bounded chunk at a time."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for start in track(range(0, len(paths), DECODE_CHUNK), f"decoding {what}", unit="chunk"):
             chunk = paths[start : start + DECODE_CHUNK]
-            for offset, result in enumerate(pool.map(open_and_fit, chunk, repeat(resolutions), repeat(aspect))):
+            results = pool.map(open_and_fit, chunk, repeat(resolutions), repeat(aspect), repeat(channels))
+            for offset, result in enumerate(results):
                 yield start + offset, chunk[offset], result
 
 
 def decoded_arrays(
-    paths: Sequence[str], resolutions: Sequence[int], aspect: str, cache_dir: Path, what: str
+    paths: Sequence[str], resolutions: Sequence[int], aspect: str, cache_dir: Path, what: str, channels: int = 1
 ) -> DecodedArrays:
     """Every film validated and decoded once into uint8 squares at each resolution, or read back from the cache.
 
     Arrays are written into memory-mapped files as films are decoded, then renamed; the index is written
     last, so a folder without index.json is an unfinished build and is redone.
     """
-    folder = cache_dir / "arrays" / cache_key(paths, aspect)
+    folder = cache_dir / "arrays" / cache_key(paths, aspect, channels)
     cached = _load(folder, resolutions)
     if cached is not None:
         logger.info("%s: %d films read from the decode cache %s", what, len(cached.entries), folder)
         return cached
     folder.mkdir(parents=True, exist_ok=True)
-    outputs = _open_outputs(folder, resolutions, len(paths))
+    outputs = _open_outputs(folder, resolutions, len(paths), channels)
     entries: list[FilmEntry] = []
     failures: list[tuple[str, str]] = []
-    for row, path, result in _decode_all(paths, resolutions, aspect, what):
+    for row, path, result in _decode_all(paths, resolutions, aspect, channels, what):
         if isinstance(result, str):
             failures.append((path, result))
             continue
         film, squares = result
-        entries.append(FilmEntry(path, row, film.sha1, film.pixel_sha1, *film.size))
+        entries.append(FilmEntry(path, row, film.sha1, film.pixel_sha1, *film.size, film.colour))
         _write_row(outputs, resolutions, row, squares)
     _finish(folder, outputs)
-    index = {"format": CACHE_FORMAT, "aspect": aspect, "entries": [vars(e) for e in entries], "failures": failures}
+    index = {
+        "format": CACHE_FORMAT, "aspect": aspect, "channels": channels,
+        "entries": [vars(e) for e in entries], "failures": failures,
+    }  # fmt: skip
     atomic_write_text(folder / "index.json", json.dumps(index))
     logger.info("%s: decoded %d films once into %s (%d rejected)", what, len(entries), folder, len(failures))
     arrays = {size: np.load(folder / f"res{size}.npy", mmap_mode="r") for size in resolutions}

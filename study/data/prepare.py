@@ -1,5 +1,5 @@
-"""The data stage: discover -> open every film once (validate, hash, decode into the cache) -> drop
-duplicates -> patient-grouped split -> data/split.csv, skipped.csv, summary.json.
+"""The data stage: discover -> open every film once (validate, hash, decode into the cache; colour data a second
+time, as RGB) -> drop duplicates -> patient-grouped split -> data/split.csv, skipped.csv, summary.json.
 
 Test films are validated here too, so a bad file fails in the first minute rather than after the night;
 nothing about them (labels, pixels, predictions) is used until the evaluate stage.
@@ -94,9 +94,14 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     listing = list_films(split_root, cfg.data.group_pattern)
     classes = resolve_classes(listing.class_names, cfg.data.positive_class, split_root)
     logger.info("found %d films under %s; validating and decoding each once", len(listing.films), split_root)
-    decoded = decoded_arrays(
-        [str(film.path) for film in listing.films], cfg.space.resolutions, cfg.data.aspect, cache_dir, "films"
-    )
+    film_paths = [str(film.path) for film in listing.films]
+    decoded = decoded_arrays(film_paths, cfg.space.resolutions, cfg.data.aspect, cache_dir, "films")
+    colour_files = sum(entry.colour for entry in decoded.entries)
+    channels = 3 if cfg.data.color == "rgb" or (cfg.data.color == "auto" and colour_files) else 1
+    if channels == 3:
+        logger.info("%d of %d files hold colour: decoding them as RGB (data.color = %s)", colour_files,
+                    len(decoded.entries), cfg.data.color)  # fmt: skip
+        decoded = decoded_arrays(film_paths, cfg.space.resolutions, cfg.data.aspect, cache_dir, "films", channels)
     entries = {entry.path: entry for entry in decoded.entries}
     skipped = [{"path": path, "reason": reason} for path, reason in (*listing.unreadable, *decoded.failures)]
     films, duplicates, leaked = _drop_duplicates([f for f in listing.films if str(f.path) in entries], entries)
@@ -138,6 +143,8 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         val_share=sum(r.split == "val" for r in records) / max(sum(r.split != "test" for r in records), 1),
         seed=cfg.data.split_seed,
         data_root=str(split_root),
+        channels=channels,
+        colour_files=colour_files,
     )
     summary.write(paths.data_summary)
     _log_summary(summary, paths)

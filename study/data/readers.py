@@ -35,8 +35,10 @@ def label_codes(rows: Sequence[dict[str, str]], classes: Classes) -> np.ndarray:
 
 def dataset_arrays(paths: ResultsPaths, resolutions: Sequence[int], aspect: str, cache_dir: Path) -> DecodedArrays:
     """The decode cache the data stage filled (rebuilt, once, if the cache folder was cleared)."""
-    listing = list_films(Path(DataSummary.read(paths.data_summary).data_root))
-    decoded = decoded_arrays([str(film.path) for film in listing.films], resolutions, aspect, cache_dir, "films")
+    summary = DataSummary.read(paths.data_summary)
+    listing = list_films(Path(summary.data_root))
+    film_paths = [str(film.path) for film in listing.films]
+    decoded = decoded_arrays(film_paths, resolutions, aspect, cache_dir, "films", summary.channels)
     known = {entry.path for entry in decoded.entries}
     missing = [row["path"] for row in read_csv(paths.split_csv) if row["path"] not in known]
     if missing:

@@ -31,7 +31,7 @@ class SplitRecord:
 
 @dataclass(frozen=True)
 class SplitArrays:
-    """Training and validation images at one resolution (uint8, N x H x W x 1) and 0/1 labels."""
+    """Training and validation images at one resolution (uint8, N x H x W x C, C = 1 or 3) and 0/1 labels."""
 
     x_train: np.ndarray
     y_train: np.ndarray

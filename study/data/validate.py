@@ -1,4 +1,4 @@
-"""Open a film once: its bytes' hash, its pixels as 8-bit grayscale, or the reason it cannot be used.
+"""Open a film once: its bytes' hash, its pixels as 8-bit grayscale (or RGB), or the reason it cannot be used.
 
 Real folders hold RGB, CMYK, palette and 16-bit files, PNGs under .jpeg names, truncated downloads and
 the odd huge image. Each becomes either a clean uint8 picture or a `FilmRejected` with a short reason
@@ -19,6 +19,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MIN_SIDE = 64
 MAX_PIXELS = 40_000_000  # the largest Kermany film has 7.9 M pixels; past this a file is a bomb, not a film
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+COLOUR_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
+# A file in a colour mode is colour when its channels differ by more than this, on average over its pixels
+# (0-255): a gray film saved as an RGB JPEG differs by a level or so of chroma noise; a photograph by tens.
+COLOUR_SPREAD = 4.0
+COLOUR_PROBE_SIDE = 64
 
 
 class FilmRejected(Exception):
@@ -34,6 +39,7 @@ class OpenedFilm:
     pixel_sha1: str
     image: Image.Image
     size: tuple[int, int]
+    colour: bool = False  # the file holds colour (checked in a grayscale read, for data.color = auto)
 
 
 def _to_grayscale(image: Image.Image) -> Image.Image:
@@ -50,9 +56,30 @@ def _to_grayscale(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def open_film(path: Path, largest_side: int | None = None) -> OpenedFilm:
-    """Read and decode `path` once. With `largest_side`, JPEG draft mode decodes at the smallest DCT scale
-    (1/2, 1/4, 1/8) that still covers that side: 3-10x less work, and the DCT scaling averages like a box filter."""
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB from any mode: transparency composited on black, 16-bit and gray films repeated in each channel."""
+    if image.mode in SIXTEEN_BIT_MODES or image.mode in ("L", "LA", "1"):
+        return _to_grayscale(image).convert("RGB")
+    if image.mode in ("RGBA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image)
+    return image.convert("RGB")
+
+
+def _is_colour(data: bytes) -> bool:
+    """Whether a colour-mode file's channels really differ, read at a small draft size from its bytes, so the
+    grayscale read itself stays exactly as before."""
+    with Image.open(io.BytesIO(data)) as probe:
+        if probe.format == "JPEG":
+            probe.draft("RGB", (COLOUR_PROBE_SIDE, COLOUR_PROBE_SIDE))
+        pixels = np.asarray(_to_rgb(probe), dtype=np.int16)
+    return float((pixels.max(axis=-1) - pixels.min(axis=-1)).mean()) > COLOUR_SPREAD
+
+
+def open_film(path: Path, largest_side: int | None = None, rgb: bool = False) -> OpenedFilm:
+    """Read and decode `path` once, as grayscale or (`rgb`) RGB. With `largest_side`, JPEG draft mode decodes at
+    the smallest DCT scale (1/2, 1/4, 1/8) that still covers that side: 3-10x less work, and the DCT scaling
+    averages like a box filter."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -66,9 +93,11 @@ def open_film(path: Path, largest_side: int | None = None) -> OpenedFilm:
                 width, height = opened.size
                 if width * height > MAX_PIXELS:
                     raise FilmRejected(f"decompression bomb guard: {width}x{height} pixels")
+                colour = not rgb and opened.mode in COLOUR_MODES and _is_colour(data)
                 if largest_side is not None and opened.format == "JPEG":
-                    opened.draft("L", (largest_side, largest_side))
-                image = _to_grayscale(ImageOps.exif_transpose(opened))
+                    opened.draft("RGB" if rgb else "L", (largest_side, largest_side))
+                oriented = ImageOps.exif_transpose(opened)
+                image = _to_rgb(oriented) if rgb else _to_grayscale(oriented)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise FilmRejected(f"decompression bomb guard: {error}") from error
     except UnidentifiedImageError as error:
@@ -79,4 +108,4 @@ def open_film(path: Path, largest_side: int | None = None) -> OpenedFilm:
         raise FilmRejected(f"too small: {width}x{height} px (a side under {MIN_SIDE} px)")
     pixel_digest = hashlib.sha1(f"{image.size}".encode())
     pixel_digest.update(image.tobytes())
-    return OpenedFilm(hashlib.sha1(data).hexdigest(), pixel_digest.hexdigest(), image, (width, height))
+    return OpenedFilm(hashlib.sha1(data).hexdigest(), pixel_digest.hexdigest(), image, (width, height), colour)

@@ -25,7 +25,7 @@ FLOAT16_GRADIENT_SCALE = 1024.0
 
 
 class GradCam:
-    """Grad-CAM maps for a batch of uint8 films (N x R x R x 1), computed in one forward/backward pass."""
+    """Grad-CAM maps for a batch of uint8 films (N x R x R x C), computed in one forward/backward pass."""
 
     def __init__(self, model: keras.Model, layer_name: str) -> None:
         self.backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
@@ -34,7 +34,9 @@ class GradCam:
             raise UserInputError(
                 f"gradcam.layer {layer_name!r}: no such backbone layer; valid names: {', '.join(names)}"
             )
-        self.preprocess = [model.get_layer(name) for name in ("to_float", "mobilenet_scale", "gray_to_rgb")]
+        self.preprocess = [model.get_layer(name) for name in ("to_float", "mobilenet_scale")]
+        # A gray model repeats its one channel three times for the backbone; an RGB model has no such layer.
+        self.to_rgb = next((layer for layer in model.layers if layer.name == "gray_to_rgb"), None)
         self.features = keras.Model(
             self.backbone.inputs, [self.backbone.get_layer(layer_name).output, self.backbone.output]
         )
@@ -42,9 +44,9 @@ class GradCam:
         self._compiled = tf.function(self._activations_and_gradients, reduce_retracing=True)
 
     def _rgb(self, films: np.ndarray) -> tf.Tensor:
-        to_float, scale, to_rgb = self.preprocess
+        to_float, scale = self.preprocess
         scaled = scale(to_float(films))
-        return to_rgb([scaled, scaled, scaled])
+        return scaled if self.to_rgb is None else self.to_rgb([scaled, scaled, scaled])
 
     def _activations_and_gradients(self, films: tf.Tensor, sign: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The layer's activations and the gradient of the signed logit w.r.t. them, for the whole batch.

@@ -24,21 +24,23 @@ def deletion_auc(
     """Area under the explained class's probability as the most salient pixels are greyed out, 10% a step.
 
     Lower is more faithful: removing what the map points at should make the model change its mind fast.
-    Deleted pixels take the film's mean grey, so no new edges are drawn. One forward pass per step for the
-    whole batch. Pixels the map ties (ReLU's zeros, a flat map) go in random order, as the random baseline's
-    do: in pixel order they would delete the top of the film first, which a model may care more or less about.
+    Deleted pixels take the film's mean (per channel for colour), so no new edges are drawn. One forward pass
+    per step for the whole batch. Pixels the map ties (ReLU's zeros, a flat map) go in random order, as the
+    random baseline's do: in pixel order they would delete the top of the film first, which a model may care
+    more or less about.
     """
     count, height, width = maps.shape
     tie_break = np.random.default_rng(seed).random((count, height * width))
     order = np.lexsort((tie_break, -maps.reshape(count, -1)), axis=1)
-    fill = films.reshape(count, -1).mean(axis=1, keepdims=True)
-    flat = films.reshape(count, -1).astype(np.float32)
+    pixels = films.reshape(count, height * width, -1)
+    fill = pixels.mean(axis=1)  # count x channels; exact for uint8, whatever the summation order
+    flat = pixels.astype(np.float32)
     curve = []
     for step in range(DELETION_STEPS + 1):
         erased = flat.copy()
         cut = round(step / DELETION_STEPS * height * width)
         rows = np.repeat(np.arange(count), cut)
-        erased[rows, order[:, :cut].ravel()] = np.repeat(fill[:, 0], cut)
+        erased[rows, order[:, :cut].ravel()] = np.repeat(fill, cut, axis=0)
         probs = predict(erased.reshape(films.shape).round().astype(films.dtype))
         curve.append(np.where(explain_positive, probs, 1.0 - probs))
     return np.trapezoid(np.stack(curve, axis=1), dx=1.0 / DELETION_STEPS, axis=1)

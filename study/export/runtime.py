@@ -54,7 +54,7 @@ class TfliteModel:
         return (value - zero_point) * scale if scale else value
 
     def predict(self, films: np.ndarray) -> np.ndarray:
-        """P(positive) for uint8 films (N x H x W x 1), one invocation per film."""
+        """P(positive) for uint8 films (N x H x W x C), one invocation per film."""
         return np.array([self._run(film) for film in films], dtype=np.float64)
 
     def latency_ms(self, film: np.ndarray, runs: int) -> float:

@@ -152,6 +152,8 @@ def get_data_info(paths: ResultsPaths) -> DataInfo | None:
         shared_test_ids=summary.shared_test_ids,
         shared_test_id_examples=summary.shared_test_id_examples,
         shared_id_pool_films=summary.shared_id_pool_films,
+        channels=summary.channels,
+        colour_files=summary.colour_files,
     )
 
 

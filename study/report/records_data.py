@@ -46,6 +46,8 @@ class DataInfo:
     shared_test_ids: int | None = None  # such ids found (None: the study predates the count)
     shared_test_id_examples: tuple[str, ...] = ()
     shared_id_pool_films: int | None = None
+    channels: int = 1  # the model's input: 1 (gray) or 3 (RGB)
+    colour_files: int | None = None
 
     @property
     def groups_found_none(self) -> bool:

@@ -90,6 +90,8 @@ class DataSummary(JsonRecord):
     shared_test_id_examples: tuple[str, ...] = ()
     shared_id_pool_films: int | None = None  # train/val films carrying a shared id
     classes: tuple[str, str] = CHEST_XRAY_NAMES  # (negative, positive), spelled as the folders are
+    channels: int = 1  # the decoded arrays' and the model's input channels: 1 (gray) or 3 (RGB, data.color)
+    colour_files: int | None = None  # files whose channels differ (counted in the grayscale read)
 
     @property
     def class_pair(self) -> Classes:

@@ -46,6 +46,7 @@ def calibrate(cfg: StudyConfig, arrays: dict[int, SplitArrays]) -> Calibration:
         unfrozen_layers=most_trainable(cfg.space.unfrozen_layers),
         learning_rate=cfg.space.learning_rate_min,
         model_cfg=cfg.model,
+        channels=sample.x_train.shape[-1],
     )
     build_optimizer(model)  # as every trial does before its first step
     model.train_on_batch(x_batch, y_batch)

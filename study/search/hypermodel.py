@@ -140,7 +140,8 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
         }
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        return build_from_values(self.declare(hp), self.model_cfg)
+        channels = next(iter(self.arrays_by_resolution.values())).x_train.shape[-1]
+        return build_from_values(self.declare(hp), self.model_cfg, channels)
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: object, **kwargs: object) -> object:
         arrays = self.arrays_by_resolution[int(hp.get("resolution"))]
@@ -156,8 +157,8 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
         )
 
 
-def build_from_values(values: Mapping[str, Any], model_cfg: ModelConfig) -> keras.Model:
-    """The model of one set of searched values (a trial's, or an ablation variant's)."""
+def build_from_values(values: Mapping[str, Any], model_cfg: ModelConfig, channels: int = 1) -> keras.Model:
+    """The model of one set of searched values (a trial's, or an ablation variant's), for 1- or 3-channel input."""
     return build_model(
         resolution=int(values["resolution"]),
         augmentation=float(values["augmentation"]),
@@ -165,6 +166,7 @@ def build_from_values(values: Mapping[str, Any], model_cfg: ModelConfig) -> kera
         unfrozen_layers=int(values["unfrozen_layers"]),
         learning_rate=float(values["learning_rate"]),
         model_cfg=model_cfg,
+        channels=channels,
     )
 
 
@@ -175,17 +177,19 @@ def build_model(
     unfrozen_layers: int,
     learning_rate: float,
     model_cfg: ModelConfig,
+    channels: int = 1,
 ) -> keras.Model:
-    """uint8 grayscale in, P(PNEUMONIA) out; the layer named `logit` feeds Grad-CAM."""
+    """uint8 grayscale (or RGB, `channels` 3) in, P(positive class) out; the layer named `logit` feeds Grad-CAM."""
     pretrained = model_cfg.weights != "none"
     # Set on every build: keras-tuner's clear_session() between trials resets the global policy.
     keras.mixed_precision.set_global_policy(resolve_precision(model_cfg.precision))
-    inputs = keras.Input((resolution, resolution, 1), dtype="uint8", name="film")
+    inputs = keras.Input((resolution, resolution, channels), dtype="uint8", name="film")
     x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
     for layer in _augmentation(augmentation, model_cfg.horizontal_flip):
         x = layer(x)
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_scale")(x)
-    x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    if channels == 1:
+        x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
     backbone = _backbone(resolution, model_cfg)
     if not pretrained:
         for layer in backbone.layers:

@@ -1,6 +1,6 @@
 """Predict new films with a finished study's best model, exactly as the study scored its test films.
 
-The film is decoded by the data stage's own reader (same grayscale conversion, same JPEG draft scale, same
+The film is decoded by the data stage's own reader (same grayscale or RGB conversion, same JPEG draft scale, same
 aspect mode and size) and labelled at the threshold chosen on validation, so a film of the test set gets the
 probability that best/predictions.csv holds for it: no train/serve skew to explain away. An exported TFLite
 file (`--model tflite-*`) runs through LiteRT's interpreter: neither Keras nor TensorFlow is imported then.
@@ -37,7 +37,7 @@ class Servable:
     """The chosen model and what the study decided around it."""
 
     model_name: str
-    predict: Callable[[np.ndarray], np.ndarray]  # uint8 films (N x H x W x 1) -> P(positive)
+    predict: Callable[[np.ndarray], np.ndarray]  # uint8 films (N x H x W x C) -> P(positive)
     keras_model: Any | None  # the Keras model, for Grad-CAM; None for a TFLite file
     resolution: int
     decoded_sizes: tuple[int, ...]  # every searched size: the data stage's JPEG draft scale depends on the largest
@@ -45,6 +45,7 @@ class Servable:
     threshold: float
     gradcam_layer: str
     classes: Classes
+    channels: int  # 1 (gray) or 3 (RGB), as the study decoded its films
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
             f"resume it with: python run_study.py --results {results_dir}"
         )
     cfg = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
+    summary = DataSummary.read(paths.data_summary)
     keras_model, predict = _load_model(paths, model_name)
     return Servable(
         model_name=model_name,
@@ -83,7 +85,8 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
         aspect=cfg.data.aspect,
         threshold=Threshold.read(paths.threshold).threshold,
         gradcam_layer=cfg.gradcam.layer,
-        classes=DataSummary.read(paths.data_summary).class_pair,
+        classes=summary.class_pair,
+        channels=summary.channels,
     )
 
 
@@ -129,7 +132,7 @@ def _decoded(files: Sequence[Path], servable: Servable) -> Iterator[tuple[Path, 
     """Each file as the model's uint8 square, decoded as the data stage decodes, or the reason it cannot be read."""
     size_index = servable.decoded_sizes.index(servable.resolution)
     for path in files:
-        result = open_and_fit(str(path), servable.decoded_sizes, servable.aspect)
+        result = open_and_fit(str(path), servable.decoded_sizes, servable.aspect, servable.channels)
         yield path, result if isinstance(result, str) else result[1][size_index]
 
 
@@ -150,7 +153,7 @@ def predict_files(
             squares.append(result)
     if not kept:
         return [], skipped
-    films = np.stack(squares)[..., None]
+    films = np.stack([square.reshape(servable.resolution, servable.resolution, -1) for square in squares])
     probs = servable.predict(films).astype(float)
     positive = probs >= servable.threshold
     predictions = [
