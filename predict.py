@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_csv(args.out, header, rows)
     for item in skipped:
         print(f"skipped {item.path}: {item.reason}", file=sys.stderr)
-    print(f"{len(predictions)} films predicted, {len(skipped)} skipped: {args.out}")
+    print(f"{len(predictions)} {servable.classes.words.items} predicted, {len(skipped)} skipped: {args.out}")
     return 0
 
 

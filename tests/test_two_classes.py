@@ -17,6 +17,8 @@ from PIL import Image
 from study.config import builtin_config_path, load_config
 from study.data.prepare import prepare_data
 from study.data.readers import dataset_arrays
+from study.report.info import load_report_data
+from study.report.render import render_html
 from study.results import DataSummary, ResultsPaths, TestMetrics, Threshold, read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +123,7 @@ def test_class_folders_match_across_splits_ignoring_case(tmp_path: Path) -> None
     ("color", "gray_files", "channels"), [("auto", False, 3), ("auto", True, 1), ("gray", False, 1), ("rgb", True, 3)]
 )
 def test_colour_is_kept_when_a_file_holds_it(tmp_path: Path, color: str, gray_files: bool, channels: int) -> None:
-    """`data.color = auto`: RGB when any file holds colour; RGB files whose channels are equal stay one channel."""
+    """`data.color = auto`: RGB when most files hold colour; RGB files whose channels are equal stay one channel."""
     root = write_pets(tmp_path / "data", groups_per_class=6)
     if gray_files:
         for path in root.rglob("*.png"):
@@ -136,6 +138,19 @@ def test_colour_is_kept_when_a_file_holds_it(tmp_path: Path, color: str, gray_fi
     assert arrays.shape == (1, 64, 64, channels)
     if channels == 3 and not gray_files:
         assert np.abs(arrays[0, ..., 0].astype(int) - arrays[0, ..., 2].astype(int)).mean() > 20, "warm: red > blue"
+
+
+def test_a_group_pattern_that_names_nothing_is_shown_as_no_grouping(tmp_path: Path) -> None:
+    """Kaggle's patterns on other names find no group: each file is its own, counted, and the page says that
+    near-duplicates may leak."""
+    root = write_pets(tmp_path / "data", groups_per_class=6)
+    cfg = load_config(builtin_config_path("smoke"), ["data.positive_class=dogs"])
+    paths = ResultsPaths(tmp_path / "results")
+    summary = prepare_data(root, cfg, tmp_path / "cache", paths)
+    assert summary.files_without_patient_id == len(list(root.rglob("*.png")))
+    text = _visible_text(render_html(load_report_data(paths.root), {}))
+    assert "named no group in any file name" in text and "leakage between near-duplicate images cannot be" in text
+    assert f"(each its own group): {summary.files_without_patient_id}" in " ".join(text.split())
 
 
 def _visible_text(page: str) -> str:

@@ -188,6 +188,7 @@ def caption(cfg: StudyConfig, paths: ResultsPaths, runs: Sequence[Mapping[str, s
     best = BestTrial.read(paths.best_hyperparameters).values
     summary = DataSummary.read(paths.data_summary)
     counts, classes, words = summary.counts, summary.class_pair, summary.class_pair.words
+    grouped = "patient-grouped" if classes.chest_xray else "grouped"
     test_n = {label: counts["test"][label] for label in counts["test"]}
     confidence = round(cfg.evaluate.confidence * 100)
     seed_values = sorted({int(row["seed"]) for row in runs})
@@ -200,7 +201,7 @@ def caption(cfg: StudyConfig, paths: ResultsPaths, runs: Sequence[Mapping[str, s
         f"One-factor ablation of the best configuration found by Hyperband ({described}). "
         f"Each row changes one factor; every variant was trained from scratch with {seeds} seeds "
         f"({', '.join(map(str, seed_values))}; the same seeds for every variant) for {runs[0]['epochs']} epochs "
-        f"(the best trial's budget), keeping the epoch with the best validation AUC, on one {words.group}-grouped "
+        f"(the best trial's budget), keeping the epoch with the best validation AUC, on one {grouped} "
         f"split ({sum(counts['train'].values())} training and {sum(counts['val'].values())} validation "
         f"{words.items}). Each run's threshold was chosen by {rule} on its own validation predictions, and its test "
         f"set ({sum(test_n.values())} {words.items}: {test_n[classes.positive]} {words.positive}, "

@@ -118,7 +118,7 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("data", "group_pattern"): "chest_xray",
     ("data", "test_fraction"): 0.2,
     ("data", "positive_class"): "auto",
-    ("data", "color"): "gray",
+    ("data", "color"): "auto",  # older studies were chest X-rays, which auto reads as gray, as they were
 }
 
 

@@ -26,13 +26,13 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from PIL import Image, ImageOps
 
-from study.data.validate import FilmRejected, OpenedFilm, open_film
+from study.data.validate import FilmRejected, OpenedFilm, open_film, open_rgb_film
 from study.progress import track
 from study.results import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2  # 2: entries say whether their file holds colour
+CACHE_FORMAT = 1  # entries gained `colour` (False when absent) and RGB caches a key of their own: same format
 DECODE_CHUNK = 256  # films in flight at once: bounds memory to a chunk of decoded squares
 
 
@@ -99,7 +99,8 @@ def square_to_original(square: np.ndarray, width: int, height: int, aspect: str)
 
 def cache_key(paths: Sequence[str], aspect: str, channels: int = 1) -> str:
     """The film list with each file's size and modification time: a changed file gets a new key."""
-    digest = hashlib.sha1(f"format={CACHE_FORMAT};aspect={aspect};channels={channels}".encode())
+    colour = "" if channels == 1 else f";channels={channels}"  # a gray cache keeps the key it always had
+    digest = hashlib.sha1(f"format={CACHE_FORMAT};aspect={aspect}{colour}".encode())
     for path in paths:
         try:
             stat = os.stat(path)
@@ -119,7 +120,7 @@ def _load(folder: Path, resolutions: Sequence[int]) -> DecodedArrays | None:
     failures = tuple((path, reason) for path, reason in index["failures"])
     missing = [size for size in resolutions if not (folder / f"res{size}.npy").exists()]
     if missing:
-        _decode_sizes(folder, entries, missing, index["aspect"], len(entries) + len(failures), index["channels"])
+        _decode_sizes(folder, entries, missing, index["aspect"], len(entries) + len(failures), index.get("channels", 1))
     arrays = {size: np.load(folder / f"res{size}.npy", mmap_mode="r") for size in resolutions}
     return DecodedArrays(entries, arrays, failures)
 
@@ -164,7 +165,7 @@ def open_and_fit(
     a worker thread: PIL releases the GIL). predict.py decodes new films through it too, so they get exactly the
     pixels training films got."""
     try:
-        film = open_film(Path(path), max(resolutions), rgb=channels == 3)
+        film = (open_rgb_film if channels == 3 else open_film)(Path(path), max(resolutions))
     except FilmRejected as rejection:
         return str(rejection)
     return film, [np.asarray(fit_square(film.image, size, aspect)) for size in resolutions]

@@ -98,10 +98,13 @@ def layout_of(folder: Path) -> str | None:
     """Which accepted layout `folder` holds, or None.
 
     A folder of classes holds two or more folders, none of them a split and none holding folders of its own:
-    so a folder that merely holds a dataset beside other things is not read as one."""
+    so a folder that merely holds a dataset beside other things is not read as one. NORMAL/ and PNEUMONIA/ side
+    by side are one whatever they hold, as they always were."""
     if all((folder / split).is_dir() for split in ("train", "test")):
         return "kaggle" if (folder / "val").is_dir() else "train_test"
     classes = _subfolders(folder)
+    if {c.name.upper() for c in classes} >= set(CHEST_XRAY_NAMES):
+        return SINGLE
     if len(classes) >= 2 and not any(c.name in SPLITS_ON_DISK or _subfolders(c) for c in classes):
         return SINGLE
     return None
@@ -170,7 +173,10 @@ def find_split_root(data_path: Path) -> Path:
 
 
 def _holds_images(folder: Path) -> bool:
-    return any(entry.suffix.lower() in IMAGE_SUFFIXES for entry in folder.iterdir())
+    try:
+        return any(entry.suffix.lower() in IMAGE_SUFFIXES for entry in folder.iterdir())
+    except OSError:
+        return False
 
 
 def _two_class_folders(folder: Path) -> list[str]:
@@ -237,6 +243,10 @@ def list_films(split_root: Path, group_pattern: str = "chest_xray") -> Listing:
     unreadable: list[tuple[str, str]] = []
     without_patient = 0
     first_split = next(iter(folders))
+    if not folders[first_split].is_dir():
+        raise DataLayoutError(
+            f"--data {split_root}: missing folder {folders[first_split]} (expected {EXPECTED_LAYOUT})"
+        )
     class_names = tuple(sorted(_two_class_folders(folders[first_split]), key=str.casefold))
     if len(class_names) < 2:
         found = ", ".join(f"{name}/" for name in class_names) or "no folders"

@@ -62,9 +62,9 @@ def _require_classes(
         for label in classes.names:
             if not present[(split, label)]:
                 folder = split_root / label if test_drawn else split_root / split / label
-                items = classes.words.items
+                items, expected = classes.words.items, ".jpeg films" if classes.chest_xray else "images"
                 raise DataLayoutError(
-                    f"--data {folder}: no usable {items} (expected {items} of class {label}; "
+                    f"--data {folder}: no usable {items} (expected {expected} of class {label}; "
                     f"any skipped files and their reasons are in {skipped_csv})"
                 )
 
@@ -97,7 +97,8 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
     film_paths = [str(film.path) for film in listing.films]
     decoded = decoded_arrays(film_paths, cfg.space.resolutions, cfg.data.aspect, cache_dir, "films")
     colour_files = sum(entry.colour for entry in decoded.entries)
-    channels = 3 if cfg.data.color == "rgb" or (cfg.data.color == "auto" and colour_files) else 1
+    mostly_colour = colour_files > len(decoded.entries) / 2
+    channels = 3 if cfg.data.color == "rgb" or (cfg.data.color == "auto" and mostly_colour) else 1
     if channels == 3:
         logger.info("%d of %d files hold colour: decoding them as RGB (data.color = %s)", colour_files,
                     len(decoded.entries), cfg.data.color)  # fmt: skip
@@ -131,6 +132,7 @@ def prepare_data(data_path: Path, cfg: StudyConfig, cache_dir: Path, paths: Resu
         duplicates_removed=len(duplicates),
         test_leakage_duplicates=leaked,
         files_without_patient_id=listing.without_patient,
+        files_with_group_id=len(listing.films) - listing.without_patient,
         group_pattern=cfg.data.group_pattern,
         test_drawn=listing.test_drawn,
         test_share=sum(r.split == "test" for r in records) / max(len(records), 1) if listing.test_drawn else None,

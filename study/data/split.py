@@ -43,6 +43,8 @@ def _held_out(films: Sequence[FilmRecord], pool: list[int], fraction: float, see
     """A patient-grouped, class-stratified share of `pool` (indices into films); deterministic per seed."""
     labels = np.array([films[index].label for index in pool])  # the splitter codes class names in sorted order
     groups = np.array([films[index].patient_id for index in pool])
+    if len(set(labels.tolist())) < 2:
+        raise DataLayoutError(f"{what}: one class only, so no class-stratified split")
     groups_per_class = min(len(set(groups[labels == label])) for label in set(labels.tolist()))
     folds = min(max(2, round(1.0 / fraction)), groups_per_class)
     if folds < 2:

@@ -76,10 +76,19 @@ def _is_colour(data: bytes) -> bool:
     return float((pixels.max(axis=-1) - pixels.min(axis=-1)).mean()) > COLOUR_SPREAD
 
 
-def open_film(path: Path, largest_side: int | None = None, rgb: bool = False) -> OpenedFilm:
-    """Read and decode `path` once, as grayscale or (`rgb`) RGB. With `largest_side`, JPEG draft mode decodes at
-    the smallest DCT scale (1/2, 1/4, 1/8) that still covers that side: 3-10x less work, and the DCT scaling
-    averages like a box filter."""
+def open_film(path: Path, largest_side: int | None = None) -> OpenedFilm:
+    """Read and decode `path` once as 8-bit grayscale, noting whether the file holds colour. With `largest_side`,
+    JPEG draft mode decodes at the smallest DCT scale (1/2, 1/4, 1/8) that still covers that side: 3-10x less
+    work, and the DCT scaling averages like a box filter."""
+    return _read(path, largest_side, rgb=False)
+
+
+def open_rgb_film(path: Path, largest_side: int | None = None) -> OpenedFilm:
+    """Read and decode `path` once as 8-bit RGB (data of colour images), as `open_film` otherwise."""
+    return _read(path, largest_side, rgb=True)
+
+
+def _read(path: Path, largest_side: int | None, rgb: bool) -> OpenedFilm:
     try:
         data = path.read_bytes()
     except OSError as error:

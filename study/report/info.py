@@ -154,6 +154,7 @@ def get_data_info(paths: ResultsPaths) -> DataInfo | None:
         shared_id_pool_films=summary.shared_id_pool_films,
         channels=summary.channels,
         colour_files=summary.colour_files,
+        files_with_group_id=summary.files_with_group_id,
     )
 
 

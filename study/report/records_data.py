@@ -48,11 +48,12 @@ class DataInfo:
     shared_id_pool_films: int | None = None
     channels: int = 1  # the model's input: 1 (gray) or 3 (RGB)
     colour_files: int | None = None
+    files_with_group_id: int | None = None
 
     @property
     def groups_found_none(self) -> bool:
         """The group pattern named no group in any file name: each file was its own group, as with `none`."""
-        return self.group_pattern != "none" and self.total > 0 and (self.files_without_patient_id or 0) >= self.total
+        return self.group_pattern != "none" and self.files_with_group_id == 0
 
     @property
     def kaggle_names(self) -> bool:

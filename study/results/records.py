@@ -92,6 +92,7 @@ class DataSummary(JsonRecord):
     classes: tuple[str, str] = CHEST_XRAY_NAMES  # (negative, positive), spelled as the folders are
     channels: int = 1  # the decoded arrays' and the model's input channels: 1 (gray) or 3 (RGB, data.color)
     colour_files: int | None = None  # files whose channels differ (counted in the grayscale read)
+    files_with_group_id: int | None = None  # files whose name the group pattern read (0: it named no group)
 
     @property
     def class_pair(self) -> Classes:

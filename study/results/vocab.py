@@ -27,7 +27,8 @@ TEST_PATIENT_IDS: tuple[str, ...] = ("shared", "separate")
 # data.group_pattern's named presets: Kaggle's chest X-ray file names, or no grouping (each file its own group);
 # any other value is a regular expression with one capture group.
 GROUP_PRESETS: tuple[str, ...] = ("chest_xray", "none")
-# data.color: auto keeps RGB when any file holds colour and one channel when every file is gray.
+# data.color: auto keeps RGB when most files hold colour, one channel when most are gray (X-rays: a few RGB-mode
+# files among gray ones, or a coloured marker, do not turn a study into colour).
 COLOR_MODES: tuple[str, ...] = ("auto", "gray", "rgb")
 THRESHOLD_RULES: tuple[str, ...] = ("youden", "f1", "fixed")
 PRECISIONS: tuple[str, ...] = ("auto", "mixed_float16", "float32")

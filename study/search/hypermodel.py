@@ -118,12 +118,14 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
         model_cfg: ModelConfig,
         search_cfg: SearchConfig,
         arrays_by_resolution: dict[int, SplitArrays],
+        channels: int = 1,
     ) -> None:
         super().__init__(name="chest_xray_mobilenetv2")
         self.space = space
         self.model_cfg = model_cfg
         self.search_cfg = search_cfg
-        self.arrays_by_resolution = arrays_by_resolution
+        self.arrays_by_resolution = arrays_by_resolution  # empty on a chief, which trains nothing
+        self.channels = channels
 
     def declare(self, hp: keras_tuner.HyperParameters) -> dict[str, float | int | str]:
         """Register the search space on `hp` and return this trial's values."""
@@ -140,8 +142,7 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
         }
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        channels = next(iter(self.arrays_by_resolution.values())).x_train.shape[-1]
-        return build_from_values(self.declare(hp), self.model_cfg, channels)
+        return build_from_values(self.declare(hp), self.model_cfg, self.channels)
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: object, **kwargs: object) -> object:
         arrays = self.arrays_by_resolution[int(hp.get("resolution"))]

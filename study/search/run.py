@@ -12,7 +12,7 @@ from study.config import StudyConfig
 from study.data.split import SplitArrays
 from study.device import device_line
 from study.errors import SearchFailedError
-from study.results import BestTrial, Calibration, ResultsPaths
+from study.results import BestTrial, Calibration, DataSummary, ResultsPaths
 from study.results.mirror import Mirror
 from study.search.calibration import calibrate
 from study.search.distributed import Role
@@ -65,7 +65,9 @@ def run_search(
     tuner = StudyHyperband(
         paths=paths,
         cfg=cfg,
-        hypermodel=ChestXrayHyperModel(cfg.space, cfg.model, cfg.search, arrays),
+        hypermodel=ChestXrayHyperModel(
+            cfg.space, cfg.model, cfg.search, arrays, DataSummary.read(paths.data_summary).channels
+        ),
         directory=str(paths.search_dir),
         project_name=paths.tuner_dir.name,
         overwrite=False,

@@ -21,7 +21,7 @@ from study.data.cache import open_and_fit
 from study.data.discover import IGNORED_FOLDERS
 from study.errors import UserInputError
 from study.results import BestTrial, DataSummary, ResultsPaths, Threshold
-from study.results.classes import Classes
+from study.results.classes import Classes, classes_or_default
 from study.results.vocab import EXPORT_VARIANTS
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
             f"resume it with: python run_study.py --results {results_dir}"
         )
     cfg = config_from_json(paths.config.read_text(encoding="utf-8"), paths.config)
-    summary = DataSummary.read(paths.data_summary)
+    # a folder copied without data/: the chest X-ray study it would have been before classes were named
+    summary = DataSummary.read(paths.data_summary) if paths.data_summary.is_file() else None
     keras_model, predict = _load_model(paths, model_name)
     return Servable(
         model_name=model_name,
@@ -85,8 +86,8 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
         aspect=cfg.data.aspect,
         threshold=Threshold.read(paths.threshold).threshold,
         gradcam_layer=cfg.gradcam.layer,
-        classes=summary.class_pair,
-        channels=summary.channels,
+        classes=classes_or_default(None if summary is None else summary.classes),
+        channels=1 if summary is None else summary.channels,
     )
 
 
