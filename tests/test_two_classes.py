@@ -161,7 +161,7 @@ def _visible_text(page: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("long")
+@pytest.mark.second_dataset
 def test_a_colour_two_class_folder_runs_every_stage_in_its_own_words(tmp_path: Path) -> None:
     data = write_pets(tmp_path / "pets")
     results = tmp_path / "results"
