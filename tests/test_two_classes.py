@@ -168,7 +168,7 @@ def test_a_colour_two_class_folder_runs_every_stage_in_its_own_words(tmp_path: P
     completed = run_study(
         "--data", str(data), "--results", str(results), "--cache", str(tmp_path / "cache"),
         "--set", "data.positive_class=dogs", "--set", f"data.group_pattern={GROUP_PATTERN}",
-        "--set", "search.factor=3", "--set", "gradcam.score_films=16", "--set", "gradcam.per_category=1",
+        "--set", "search.factor=3",
         timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
