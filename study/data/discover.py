@@ -213,7 +213,7 @@ def resolve_classes(class_names: tuple[str, ...], positive_class: str, split_roo
     """Which folder is the positive class: `data.positive_class` (case ignored), or PNEUMONIA for Kaggle's pair."""
     by_case = {name.casefold(): name for name in class_names}
     if positive_class == "auto":
-        if tuple(name.upper() for name in class_names) != CHEST_XRAY_NAMES:
+        if not Classes(*class_names).chest_xray:
             raise ConfigError(
                 f"--data {split_root}: classes {' and '.join(class_names)}; name the positive one (the class whose "
                 f"probability the model gives), e.g. --set data.positive_class={class_names[-1]}"
