@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -126,3 +129,26 @@ def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray)
         assert maps.dtype == np.float32 and np.isfinite(maps).all()
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_maps_are_the_same_on_tensorflow_and_jax(model: keras.Model, films: np.ndarray, tmp_path: Path) -> None:
+    """The two backends' gradient passes differ (a tape, a perturbed graph); the same saved weights must
+    give the same maps on both, for a deep and a shallow layer and both methods."""
+    from tests.cam_on_backend import cam_maps
+
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "films.npy", films)
+    layers = ["out_relu", "block_3_expand_relu"]
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("cam_on_backend.py")), str(tmp_path / "model.keras"),
+         str(tmp_path / "films.npy"), str(tmp_path / "maps.npz"), *layers],
+        env={**os.environ, "KERAS_BACKEND": other}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    theirs = np.load(tmp_path / "maps.npz")
+    assert str(theirs["backend"]) == other
+    ours = cam_maps(keras.saving.load_model(tmp_path / "model.keras", compile=False), films, layers)
+    for key, mine in ours.items():
+        assert mine.max() == pytest.approx(1.0, abs=1e-4), f"{key}: all-zero maps compare equal on any backend"
+        np.testing.assert_allclose(theirs[key], mine, atol=1e-4, err_msg=key)
