@@ -228,6 +228,32 @@ def test_a_started_study_refuses_another_config_and_accepts_a_new_budget(tmp_pat
     assert prepare_only("budget.time=1h", "ablation.seeds=3").returncode == 0
 
 
+def test_a_study_trained_on_one_keras_backend_is_refused_on_another(tmp_path: Path) -> None:
+    """Trials and seeds trained on two backends would be compared in one table; the resume is refused before it
+    writes anything, and says how to resume."""
+    write_dataset(tmp_path / "data")
+    results = tmp_path / "r"
+    config = str(builtin_config_path("smoke"))
+    command = [sys.executable, str(ROOT / "run_study.py"), "--data", str(tmp_path / "data"), "--config", config,
+               "--results", str(results), "--cache", str(tmp_path / "c")]  # fmt: skip
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    assert run("--prepare-only").returncode == 0
+    other = "jax" if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" else "tensorflow"
+    manifest = json.loads((results / "manifest.json").read_text())
+    (results / "manifest.json").write_text(json.dumps({**manifest, "device": "CPU (x86_64)", "backend": other}))
+    # every file but the single-writer lock, which each run takes
+    kept = {path: path.read_bytes() for path in results.rglob("*") if path.is_file() and path.name != ".lock"}
+    refused = run("--stages", "search")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]  # TensorFlow logs first
+    assert len(lines) == 1 and str(results / "manifest.json") in lines[0], refused.stderr
+    assert f"trained on the Keras backend {other}" in lines[0] and f"KERAS_BACKEND={other}" in lines[0], lines[0]
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
 def test_a_real_study_without_a_gpu_is_refused_before_any_work(tmp_path: Path) -> None:
     """A night on two vCPUs would look like a short study; the overnight config refuses to start it."""
     write_dataset(tmp_path / "data")

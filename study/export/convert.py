@@ -5,14 +5,24 @@ TF 2.20-2.21, that route converts all four variants and is about twice as fast a
 writes a SavedModel internally and falls back to an older, crash-prone path when it cannot. The model's uint8 input
 and its preprocessing stay inside every file, so a raw film goes in. Full-integer int8 is calibrated on
 training films only (never validation or test) and keeps a float32 output, the probability.
+
+TFLite's converter is TensorFlow's and takes a TensorFlow graph. On another Keras backend the model is saved and
+converted by a child process on the TensorFlow backend (`python -m study.export.convert`): the .keras file is the
+same model on either backend, while JAX's own route to TensorFlow (jax2tf) carries the augmentation layers' uint32
+seed state into the graph, which TFLite refuses.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -64,14 +74,67 @@ def export_variants(
     model: keras.Model, variants: tuple[str, ...], calibration: np.ndarray, target_of: Callable[[str], Path]
 ) -> dict[str, str | None]:
     """Each variant's converter error, or None where its file was written."""
-    errors: dict[str, str | None] = {}
+    targets = {variant: target_of(variant) for variant in variants}
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:
-        saved = saved_model(model, Path(scratch) / "saved_model")
-        for variant in variants:
-            try:
-                convert(saved, variant, calibration, target_of(variant))
-                errors[variant] = None
-            except Exception as error:  # a converter failure names no common type; the stage goes on
-                logger.warning("export: %s failed to convert: %s", variant, str(error).splitlines()[0])
-                errors[variant] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        if keras.backend.backend() == "tensorflow":
+            return _convert_all(model, targets, calibration, Path(scratch))
+        return _convert_on_tensorflow(model, targets, calibration, Path(scratch))
+
+
+def _convert_all(
+    model: keras.Model, targets: dict[str, Path], calibration: np.ndarray, scratch: Path
+) -> dict[str, str | None]:
+    errors: dict[str, str | None] = {}
+    saved = saved_model(model, scratch / "saved_model")
+    for variant, target in targets.items():
+        try:
+            convert(saved, variant, calibration, target)
+            errors[variant] = None
+        except Exception as error:  # a converter failure names no common type; the stage goes on
+            logger.warning("export: %s failed to convert: %s", variant, str(error).splitlines()[0])
+            errors[variant] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
     return errors
+
+
+def _convert_on_tensorflow(
+    model: keras.Model, targets: dict[str, Path], calibration: np.ndarray, scratch: Path
+) -> dict[str, str | None]:
+    """The same conversion in a child process on the TensorFlow backend, from the model saved to scratch."""
+    logger.info("export: converting on the TensorFlow backend in a child process (this run is on %s)",
+                keras.backend.backend())  # fmt: skip
+    model.save(scratch / "model.keras")
+    np.save(scratch / "calibration.npy", calibration)
+    request = {"model": str(scratch / "model.keras"), "calibration": str(scratch / "calibration.npy"),
+               "targets": {variant: str(target) for variant, target in targets.items()},
+               "errors": str(scratch / "errors.json")}  # fmt: skip
+    root = Path(__file__).resolve().parents[2]
+    environment = {**os.environ, "KERAS_BACKEND": "tensorflow",
+                   "PYTHONPATH": os.pathsep.join(filter(None, (str(root), os.environ.get("PYTHONPATH"))))}  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-m", "study.export.convert", json.dumps(request)], env=environment, cwd=root,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        logger.warning("export: the TensorFlow process failed (exit %d): %s", completed.returncode, last)
+        return {variant: f"TensorFlow process exit {completed.returncode}: {last}" for variant in targets}
+    errors: dict[str, str | None] = json.loads(Path(request["errors"]).read_text(encoding="utf-8"))
+    for variant, error in errors.items():
+        if error is not None:
+            logger.warning("export: %s failed to convert: %s", variant, error)
+    return errors
+
+
+def _child(request: dict[str, Any]) -> None:
+    """The TensorFlow side of `_convert_on_tensorflow`: load, convert every variant, write the errors."""
+    model = keras.saving.load_model(request["model"], compile=False)
+    calibration = np.load(request["calibration"])
+    targets = {variant: Path(target) for variant, target in request["targets"].items()}
+    with tempfile.TemporaryDirectory(prefix="export-") as scratch:
+        errors = _convert_all(model, targets, calibration, Path(scratch))
+    Path(request["errors"]).write_text(json.dumps(errors), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    _child(json.loads(sys.argv[1]))

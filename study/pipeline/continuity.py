@@ -23,16 +23,20 @@ def now() -> str:
 
 
 def record_machine(manifest: Manifest, cfg: StudyConfig) -> Manifest:
-    """The device and precision the first training run used; a resume on another device, precision or
-    framework version is recorded in the manifest (and so shown in the report), not mixed in silently."""
-    from study.device import describe_device, use_deterministic_kernels  # Keras: only stages that train import it
+    """The device, precision and Keras backend the first training run used; a resume on another device,
+    precision or framework version is recorded in the manifest (and so shown in the report), not mixed in
+    silently. Another backend is refused before this (identity.check_same_backend)."""
+    import keras  # only stages that train import it
+
+    from study.device import describe_device, use_deterministic_kernels
     from study.search.hypermodel import resolve_precision
 
     if cfg.model.deterministic:
         use_deterministic_kernels()
     device, precision = describe_device(), resolve_precision(cfg.model.precision)
     if manifest.device is None:
-        return replace(manifest, device=device, precision=precision)
+        return replace(manifest, device=device, precision=precision, backend=keras.backend.backend())
+    manifest = replace(manifest, backend=manifest.trained_backend)
     change = resume_changes(manifest, device, precision, versions())
     if change is None:
         return manifest

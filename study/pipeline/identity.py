@@ -66,6 +66,23 @@ def check_same_study(paths: ResultsPaths, cfg: StudyConfig, data_source: str, ma
         )
 
 
+def check_same_backend(paths: ResultsPaths, manifest: Manifest) -> None:
+    """Models of one study train on one Keras backend: the search compares trials and the ablation compares
+    seeds, and another backend's kernels round differently, so a study resumed on another backend would mix
+    the two in its tables. Imports Keras only for a study that has trained."""
+    trained = manifest.trained_backend
+    if trained is None:
+        return
+    import keras
+
+    if keras.backend.backend() != trained:
+        raise UserInputError(
+            f"--results {paths.root}: its models trained on the Keras backend {trained} ({paths.manifest}), "
+            f"this run is on {keras.backend.backend()}; resume with KERAS_BACKEND={trained}, or use a new "
+            "--results folder"
+        )
+
+
 def _override_text(value: object) -> str:
     """A config value as `--set` reads it back: strings bare, the rest as compact JSON (TOML reads it too)."""
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))

@@ -18,6 +18,7 @@ from study.errors import UserInputError
 from study.pipeline.continuity import follow_moved_films, now, record_machine
 from study.pipeline.identity import (
     SYNTHETIC_SOURCE,
+    check_same_backend,
     check_same_study,
     git_sha,
     untested_versions,
@@ -158,6 +159,7 @@ def run_worker(request: StudyRequest) -> None:
         require_gpu()
     manifest = wait_for_chief_data(paths)
     check_same_study(paths, request.cfg, str(manifest.data_source), manifest)
+    check_same_backend(paths, manifest)
     cfg = request.cfg
     arrays = load_training_arrays(paths, cfg.space.resolutions, cfg.data.aspect, request.cache_dir)
     run_search(cfg, arrays, paths, _search_deadline(cfg), request.role)
@@ -188,6 +190,8 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths.manifest) or Manifest.new(request.command, versions(), git_sha())
     check_same_study(paths, request.cfg, data_source, manifest)
+    if any(stage in request.stages and stage not in manifest.stages_done for stage in MODEL_STAGES):
+        check_same_backend(paths, manifest)
     _check_stage_order(request.stages, manifest.stages_done)
     for untested in untested_versions(versions()):
         logger.warning(

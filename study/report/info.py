@@ -103,6 +103,7 @@ def _run_info(manifest: Manifest, status: str) -> RunInfo:
         seconds_total=sum(seconds.values()) if seconds else None,
         precision=manifest.precision,
         changes=manifest.changes,
+        backend=manifest.trained_backend,
     )
 
 

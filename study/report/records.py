@@ -37,6 +37,7 @@ class RunInfo:
     seconds_total: float | None = None  # the stages' time summed (a resumed study's pauses do not count)
     precision: str | None = None
     changes: tuple[str, ...] = ()  # resumes on another device, precision or version, or with moved films
+    backend: str | None = None  # the Keras backend that trained
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class Manifest(JsonRecord):
     stopped: str | None = None  # why stages ended short of their plan (the time budget), "; "-joined
     precision: str | None = None  # the precision the first training run used
     changes: tuple[str, ...] = ()  # resumes on another device, precision or version, or with moved films
+    backend: str | None = None  # the Keras backend that trained (studies from before it was recorded: TensorFlow)
 
     @classmethod
     def new(cls, command: str, versions: dict[str, str], git_sha: str | None) -> Manifest:
@@ -60,6 +61,14 @@ class Manifest(JsonRecord):
                 "use a new --results folder or the tool version that wrote it"
             )
         return cls.from_json(text, str(path))
+
+    @property
+    def trained_backend(self) -> str | None:
+        """The Keras backend its models trained on, or None before the first training stage. Studies from
+        before the backend was recorded trained on TensorFlow: Grad-CAM ran on no other backend then."""
+        if self.backend is not None:
+            return self.backend
+        return "tensorflow" if self.device is not None else None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,13 @@ from study.search.hypermodel import ChestXrayHyperModel, resolve_precision, save
 from study.search.keras_tuner_api import Trial
 from study.search.ledger import TUNER_KEYS, SearchLedger
 from study.search.plan import hyperband_plan, trials_that_fit
-from study.search.tuner import StudyHyperband, quiet_optimizer_restore, several_gpus_strategy, tensorboard_callbacks
+from study.search.tuner import (
+    StudyHyperband,
+    quiet_optimizer_restore,
+    several_gpus_strategy,
+    tensorboard_callbacks,
+    warn_of_unused_gpus_on_jax,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ def run_search(
     the chief hands it and returns when the chief says stop."""
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
     logger.info("search on %s; precision %s", device_line(), resolve_precision(cfg.model.precision))
+    warn_of_unused_gpus_on_jax()
     tuner = StudyHyperband(
         paths=paths,
         cfg=cfg,

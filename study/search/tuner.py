@@ -3,6 +3,7 @@ loss failing its trial, and a fresh process when memory has grown too far."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import time
@@ -133,8 +134,10 @@ class FailOnNaN(keras.callbacks.Callback):
 
 def tensorboard_callbacks(paths: ResultsPaths) -> list[keras.callbacks.Callback]:
     """TensorBoard logs per trial under results/tensorboard; keras-tuner adds the HParams dashboard to this
-    callback by itself (TensorFlow backend only: the JAX backend has no summary writer here)."""
-    if keras.backend.backend() != "tensorflow":
+    callback by itself. The writer is TensorFlow's summary API on every Keras backend: a study on JAX without
+    TensorFlow installed writes no TensorBoard logs, and says so once."""
+    if importlib.util.find_spec("tensorflow") is None:
+        logger.info("TensorBoard: no logs (its summary writer needs TensorFlow, which is not installed)")
         return []
     return [keras.callbacks.TensorBoard(str(paths.tensorboard_dir), write_graph=False, profile_batch=0)]
 
@@ -146,6 +149,15 @@ def several_gpus_strategy() -> Any:
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()
+
+
+def warn_of_unused_gpus_on_jax() -> None:
+    """JAX trains on its first GPU only. Keras's DataParallel would shard each batch across the GPUs, but it
+    refuses any batch that does not divide by their number (tried with two host devices: a last training batch
+    of 1 stopped the fit with jax's IndivisibleError), and the study's splits are of any size."""
+    gpus = gpu_names() if keras.backend.backend() == "jax" else []
+    if len(gpus) > 1:
+        logger.warning("%d GPUs visible; on JAX the study trains on the first only (TensorFlow uses all)", len(gpus))
 
 
 @contextmanager
