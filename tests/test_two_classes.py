@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import run_study as cli
 from study.config import builtin_config_path, load_config
 from study.data.prepare import prepare_data
 from study.data.readers import dataset_arrays
@@ -93,13 +95,24 @@ def _folders(root: Path, names: dict[str, list[str]]) -> Path:
     ids=["three-classes", "one-class", "names-differ", "positive-not-a-folder", "positive-unnamed", "bad-pattern"],
 )
 def test_a_bad_layout_exits_2_with_one_line_naming_what_was_found(
-    tmp_path: Path, layout: dict[str, list[str]], extra: tuple[str, ...], expected: str
-) -> None:
+    tmp_path: Path, layout: dict[str, list[str]], extra: tuple[str, ...], expected: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Through run_study.main in this process: the command line's own code path and exit code, without the
+    1.8 s of a fresh interpreter per case (test_cli.py runs the script itself)."""
     data = _folders(tmp_path / "data", layout)
-    completed = run_study("--data", str(data), "--prepare-only", "--results", str(tmp_path / "r"),
-                          "--cache", str(tmp_path / "c"), *extra)  # fmt: skip
-    lines = completed.stderr.strip().splitlines()
-    assert completed.returncode == 2 and len(lines) == 1, completed.stderr[-2000:]
+    study_logger = logging.getLogger("study")
+    handlers = study_logger.handlers[:]
+    try:
+        code = cli.main(["--config", str(builtin_config_path("smoke")), "--data", str(data), "--prepare-only",
+                         "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), *extra])  # fmt: skip
+    finally:
+        for handler in study_logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        study_logger.handlers[:] = handlers
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
     assert re.search(expected, lines[0]), lines[0]
 
 
