@@ -41,6 +41,10 @@ def device_line() -> str:
     gpus = gpu_names()
     found = ", ".join(gpus) if gpus else f"no GPU visible, CPU ({platform.processor() or platform.machine()})"
     backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return f"{found}; Keras {keras.__version__} on JAX {jax.__version__}, platform {jax.default_backend()}"
     if backend != "tensorflow":
         return f"{found}; Keras {keras.__version__} on {backend}"
     import tensorflow as tf

@@ -66,6 +66,12 @@ def _augmentation(strength: float, horizontal_flip: bool) -> list[keras.layers.L
     ]
     if horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal"))
+    if keras.backend.backend() == "jax":
+        # Keras marks rotation, zoom and translation as not XLA-compatible, which is true of TensorFlow's
+        # projective-transform kernel; on JAX they are jnp code that compiles, and one such flag makes Keras run
+        # the whole training step op by op.
+        for layer in layers:
+            layer.supports_jit = True
     return layers
 
 
