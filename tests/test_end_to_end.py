@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,9 @@ def test_the_study_completes_with_every_stage_written(smoke: SmokeRun) -> None:
     manifest = json.loads(paths.manifest.read_text())
     assert manifest["status"] == "complete"
     assert manifest["stages_done"] == ["data", "search", "evaluate", "export", "ablation", "gradcam", "report"]
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert manifest["backend"] == backend
+    assert any((smoke.cache / "jax-compilations").glob("*")) == (backend == "jax")  # JAX's compiled steps kept
     assert str(paths.report.resolve()) in smoke.stdout
     for path in (
         paths.config,

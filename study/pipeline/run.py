@@ -191,7 +191,10 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     manifest = read_manifest(paths.manifest) or Manifest.new(request.command, versions(), git_sha())
     check_same_study(paths, request.cfg, data_source, manifest)
     if any(stage in request.stages and stage not in manifest.stages_done for stage in MODEL_STAGES):
+        from study.device import cache_compilations
+
         check_same_backend(paths, manifest)
+        cache_compilations(request.cache_dir / "jax-compilations")
     _check_stage_order(request.stages, manifest.stages_done)
     for untested in untested_versions(versions()):
         logger.warning(
