@@ -220,7 +220,7 @@ def build_model(
 
 def jit_setting(xla: str) -> bool | str:
     """model.xla as Keras's jit_compile on TensorFlow. JAX has no other compiled path than XLA: off would run
-    every step op by op (18x slower per epoch on two CPU cores at 64 px), so JAX always compiles."""
+    every step op by op (3.3-3.9x slower per epoch on two CPU cores at 64 px), so JAX always compiles."""
     return True if keras.backend.backend() == "jax" else XLA_SETTINGS[xla]
 
 
