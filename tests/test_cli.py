@@ -97,7 +97,7 @@ def test_prepare_only_validates_splits_and_caches_then_stops(prepared: SmokeRun)
     summary = json.loads((results / "data" / "summary.json").read_text())
     assert summary["counts"]["test"] == {"NORMAL": 48, "PNEUMONIA": 72}
     assert "train   " in stdout and "skipped 0 files" in stdout
-    framework = r"TensorFlow \S+, built (for CUDA|without CUDA)|Keras \S+ on JAX \S+, platform (cpu|gpu)"
+    framework = r"TensorFlow \S+, built (for CUDA \S+|without CUDA)|Keras \S+ on JAX \S+, platform (cpu|gpu)"
     assert re.search(rf"device: (.+); ({framework})$", stdout, re.MULTILINE)
     assert not (results / "search").exists() and not (results / "best").exists()
     (index,) = (cache / "arrays").glob("*/index.json")

@@ -101,8 +101,8 @@ def test_a_bad_layout_exits_2_with_one_line_naming_what_was_found(
     """Through run_study.main in this process: the command line's own code path and exit code, without the
     1.8 s of a fresh interpreter per case (test_cli.py runs the script itself)."""
     data = _folders(tmp_path / "data", layout)
-    study_logger = logging.getLogger("study")
-    handlers = study_logger.handlers[:]
+    study_logger = logging.getLogger("study")  # run_study.main configures it: restored after
+    handlers, level, propagate = study_logger.handlers[:], study_logger.level, study_logger.propagate
     try:
         code = cli.main(["--config", str(builtin_config_path("smoke")), "--data", str(data), "--prepare-only",
                          "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), *extra])  # fmt: skip
@@ -111,6 +111,8 @@ def test_a_bad_layout_exits_2_with_one_line_naming_what_was_found(
             if handler not in handlers:
                 handler.close()
         study_logger.handlers[:] = handlers
+        study_logger.setLevel(level)
+        study_logger.propagate = propagate
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1, lines
     assert re.search(expected, lines[0]), lines[0]

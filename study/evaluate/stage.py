@@ -9,6 +9,7 @@ import numpy as np
 
 from study.config import StudyConfig
 from study.data.readers import dataset_arrays, load_split_rows, study_classes
+from study.device import load_model
 from study.evaluate.metrics import make_predictions, write_evaluation
 from study.evaluate.subgroups import subgroup_sensitivities
 from study.results import BestTrial, ResultsPaths
@@ -16,7 +17,7 @@ from study.results import BestTrial, ResultsPaths
 
 def load_best_model(paths: ResultsPaths) -> tuple[keras.Model, int]:
     """The search's best model and the resolution it takes."""
-    model = keras.saving.load_model(paths.best_model, compile=False)
+    model = load_model(paths.best_model)
     return model, BestTrial.read(paths.best_hyperparameters).resolution
 
 

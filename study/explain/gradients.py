@@ -4,9 +4,9 @@ them, for a batch, under the active Keras backend (TensorFlow or JAX).
 Keras has no backend-neutral gradient of an output w.r.t. an intermediate tensor. TensorFlow watches the
 activations on a tape. JAX differentiates functions, so the backbone is run with a zero tensor added to the
 layer's output, and the gradient w.r.t. that zero is the gradient w.r.t. the activations. The backbone is run
-through `Functional._run_through_graph`, the private method that `Functional.call` itself uses (unchanged
-from Keras 3.13 to 3.15, the versions CI runs); it is the only way to reach inside a nested functional model
-without rebuilding it.
+through `Functional._run_through_graph`, the private method that `Functional.call` itself uses (its signature
+is the same in Keras 3.13.2, Colab's, and 3.15.1, the pin; CI runs this path on 3.15.1); it is the only way
+to reach inside a nested functional model without rebuilding it.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from study.ablation.plan import BEST, run_seeds
 from study.ablation.tables import variant_label
+from study.device import load_model
 from study.explain.gallery import overlay
 from study.explain.gradcam import GradCam, upsample
 from study.explain.scores import border_energy_share
@@ -96,7 +97,7 @@ def write_comparison_grid(
     columns: list[list[Image.Image]] = []
     rows = []
     for grid_model in models:
-        model = keras.saving.load_model(grid_model.path, compile=False)
+        model = load_model(grid_model.path)
         resolution = int(model.input_shape[1])
         pixels = films_at(resolution, [film.path for film in films])
         probs = model.predict(pixels, verbose=0).ravel()

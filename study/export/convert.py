@@ -104,11 +104,13 @@ def _convert_on_tensorflow(
                 keras.backend.backend())  # fmt: skip
     model.save(scratch / "model.keras")
     np.save(scratch / "calibration.npy", calibration)
+    scratch = scratch.resolve()  # the child runs in the repository's folder, not this process's
     request = {"model": str(scratch / "model.keras"), "calibration": str(scratch / "calibration.npy"),
-               "targets": {variant: str(target) for variant, target in targets.items()},
+               "targets": {variant: str(target.resolve()) for variant, target in targets.items()},
                "errors": str(scratch / "errors.json")}  # fmt: skip
     root = Path(__file__).resolve().parents[2]
-    environment = {**os.environ, "KERAS_BACKEND": "tensorflow",
+    # The converter needs no GPU, and this process's JAX holds most of its memory.
+    environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "",
                    "PYTHONPATH": os.pathsep.join(filter(None, (str(root), os.environ.get("PYTHONPATH"))))}  # fmt: skip
     completed = subprocess.run(
         [sys.executable, "-m", "study.export.convert", json.dumps(request)], env=environment, cwd=root,

@@ -190,12 +190,12 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths.manifest) or Manifest.new(request.command, versions(), git_sha())
     check_same_study(paths, request.cfg, data_source, manifest)
+    _check_stage_order(request.stages, manifest.stages_done)
     if any(stage in request.stages and stage not in manifest.stages_done for stage in MODEL_STAGES):
         from study.device import cache_compilations
 
         check_same_backend(paths, manifest)
         cache_compilations(request.cache_dir / "jax-compilations")
-    _check_stage_order(request.stages, manifest.stages_done)
     for untested in untested_versions(versions()):
         logger.warning(
             "%s: outside the versions this tool is tested on; see README (Colab keeps its own stack)", untested

@@ -19,7 +19,7 @@ import numpy as np
 
 from study.config import ModelConfig, SearchConfig, SpaceConfig
 from study.data.split import SplitArrays
-from study.device import gpu_names
+from study.device import allow_compiling_on_jax, gpu_names
 from study.errors import UserInputError
 from study.search.optimizer import FusedAdam
 
@@ -66,12 +66,7 @@ def _augmentation(strength: float, horizontal_flip: bool) -> list[keras.layers.L
     ]
     if horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal"))
-    if keras.backend.backend() == "jax":
-        # Keras marks rotation, zoom and translation as not XLA-compatible, which is true of TensorFlow's
-        # projective-transform kernel; on JAX they are jnp code that compiles, and one such flag makes Keras run
-        # the whole training step op by op.
-        for layer in layers:
-            layer.supports_jit = True
+    allow_compiling_on_jax(layers)
     return layers
 
 
