@@ -116,6 +116,18 @@ def test_overlay_carries_its_caption_below_the_film(tmp_path: Path) -> None:
     assert "person7" in caption_for(item, "gradcam++", "out_relu")
 
 
+def test_overlay_of_a_colour_study_keeps_the_image_colours(tmp_path: Path) -> None:
+    """A study of colour images (data.color) shows its images in colour under the map, as the model saw them;
+    a gray study's overlay of the same file is gray underneath."""
+    image = tmp_path / "image.png"
+    Image.fromarray(np.tile(np.array([200, 20, 20], np.uint8), (100, 120, 1))).save(image)  # red
+    no_heat = np.zeros((2, 2), np.float32)
+    colour = np.asarray(overlay(image, no_heat, "squash", colour=True), dtype=int)
+    gray = np.asarray(overlay(image, no_heat, "squash"), dtype=int)
+    assert (colour[..., 0] - colour[..., 1]).mean() > 80, "red stays red under a cold map"
+    assert abs((gray[..., 0] - gray[..., 1]).mean()) < 5, "a gray study's overlay has no colour of its own"
+
+
 def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray) -> None:
     """What a GPU run gets by default (precision auto): float16 inside, float32 probabilities and maps."""
     cfg = _model_config("mixed_float16")

@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from study.data.cache import square_to_original
-from study.data.validate import open_film
+from study.data.validate import open_film, open_rgb_film
 from study.explain.gradcam import upsample
 from study.results import GRADCAM_COLUMNS, DataSummary, ResultsPaths, write_csv
 from study.results.classes import CHEST_XRAY, Classes
@@ -63,15 +63,17 @@ def choose_gallery(
     return chosen
 
 
-def overlay(film_path: Path, cam: np.ndarray, aspect: str, caption: str = "") -> Image.Image:
+def overlay(film_path: Path, cam: np.ndarray, aspect: str, caption: str = "", colour: bool = False) -> Image.Image:
     """The original film with the map in a perceptual colour scale on top, and the caption in a band below
-    (not over the film), so a PNG shared on its own still says what it shows."""
-    film = open_film(film_path).image
+    (not over the film), so a PNG shared on its own still says what it shows. With `colour` (a study of colour
+    images, data.color) the image keeps its colours under the map, as the model saw them."""
+    film = (open_rgb_film if colour else open_film)(film_path).image
     film.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE), Image.Resampling.LANCZOS)
     heat = square_to_original(upsample(cam[None], OVERLAY_SIDE)[0], film.width, film.height, aspect)
     colours = colormaps["inferno"](np.clip(heat, 0.0, 1.0))[..., :3]
-    grey = np.asarray(film, dtype=np.float32)[..., None] / 255.0
-    blended = (1.0 - OVERLAY_ALPHA) * grey + OVERLAY_ALPHA * colours
+    pixels = np.asarray(film, dtype=np.float32) / 255.0
+    underneath = pixels if pixels.ndim == 3 else pixels[..., None]
+    blended = (1.0 - OVERLAY_ALPHA) * underneath + OVERLAY_ALPHA * colours
     image = Image.fromarray((blended * 255).astype(np.uint8), mode="RGB")
     if not caption:
         return image
@@ -103,15 +105,15 @@ def write_gallery(
 ) -> int:
     """Draw every item's overlay for every method and write gradcam/index.csv with its scores."""
     paths.gradcam_dir.mkdir(parents=True, exist_ok=True)
-    classes = DataSummary.read(paths.data_summary).class_pair
+    summary = DataSummary.read(paths.data_summary)
+    classes, colour = summary.class_pair, summary.channels == 3
     rows = []
     for method, cams in maps_by_method.items():
         tag = method.replace("+", "p")
         for index, (item, cam) in enumerate(zip(items, cams, strict=True)):
             file_name = f"{item.category}_{index:02d}_{tag}_{Path(item.path).stem}.png"
-            overlay(Path(item.path), cam, aspect, caption_for(item, method, layer_name, classes)).save(
-                paths.gradcam_dir / file_name
-            )
+            caption = caption_for(item, method, layer_name, classes)
+            overlay(Path(item.path), cam, aspect, caption, colour).save(paths.gradcam_dir / file_name)
             scores = {name: _finite(values[index]) for name, values in scores_by_method[method].items()}
             rows.append(
                 {"file": file_name, "source": item.path, "category": item.category, "selection": item.selection,

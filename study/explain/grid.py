@@ -93,7 +93,8 @@ def write_comparison_grid(
     if len(models) < 2 or not films:
         return False
     explain = np.array([film.label == 1 for film in films])
-    positive = DataSummary.read(paths.data_summary).class_pair.positive
+    summary = DataSummary.read(paths.data_summary)
+    positive, colour = summary.class_pair.positive, summary.channels == 3
     columns: list[list[Image.Image]] = []
     rows = []
     for grid_model in models:
@@ -106,7 +107,7 @@ def write_comparison_grid(
         cells = []
         for film, cam, prob, share in zip(films, maps, probs, shares, strict=True):
             caption = f"p({positive}) = {prob:.3f}\nborder {100 * share:.0f}%"
-            cells.append(overlay(Path(film.path), cam, aspect, caption))
+            cells.append(overlay(Path(film.path), cam, aspect, caption, colour))
             rows.append({"source": film.path, "patient_id": film.patient_id, "label": film.label,
                          "variant": grid_model.variant, "variant_label": grid_model.label, "prob": float(prob),
                          "method": method, "layer": layer, "border_share": float(share),

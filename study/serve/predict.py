@@ -184,5 +184,6 @@ def _write_overlays(
             f"p({servable.classes.positive}) = {prediction.prob:.3f}\n"
             f"gradcam on {servable.gradcam_layer}"
         )
-        overlay(path, cam_map, servable.aspect, caption).save(out_dir / f"{number:04d}_{path.stem}.png")
+        image = overlay(path, cam_map, servable.aspect, caption, servable.channels == 3)
+        image.save(out_dir / f"{number:04d}_{path.stem}.png")
     logger.info("Grad-CAM: %d overlays in %s", len(kept), out_dir)
