@@ -55,10 +55,10 @@ def _predictions(n_patients: int, films_each: int, seed: int) -> Predictions:
 def test_cluster_bootstrap_is_reproducible_and_brackets_the_estimate() -> None:
     predictions = _predictions(60, 3, seed=0)
     cfg = EvaluateConfig(threshold_rule="youden", bootstrap_resamples=400, confidence=0.95, seed=7)
-    report = score_test_set(predictions, 0.5, cfg)
+    report = score_test_set(predictions, 0.5, cfg, "patients")
     auc = report.metrics["auc"]
     assert auc.ci_low < auc.value < auc.ci_high
-    assert report == score_test_set(predictions, 0.5, cfg)
+    assert report == score_test_set(predictions, 0.5, cfg, "patients")
     assert report.confusion_matrix.tp + report.confusion_matrix.fn == report.n_positive
 
 

@@ -189,7 +189,9 @@ def test_a_colour_two_class_folder_runs_every_stage_in_its_own_words(tmp_path: P
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     paths = ResultsPaths(results)
     assert json.loads(paths.manifest.read_text())["status"] == "complete"
-    assert TestMetrics.read(paths.test_metrics).metrics["auc"].value > 0.9, "warm dogs and cool cats are learnable"
+    test_metrics = TestMetrics.read(paths.test_metrics)
+    assert test_metrics.metrics["auc"].value > 0.9, "warm dogs and cool cats are learnable"
+    assert test_metrics.ci_method == "percentile bootstrap over groups"
 
     summary = DataSummary.read(paths.data_summary)
     assert summary.classes == ("cats", "dogs") and summary.test_drawn and summary.files_without_patient_id == 0

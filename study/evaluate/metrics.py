@@ -118,8 +118,9 @@ def percentile_interval(values: Sequence[float], confidence: float) -> tuple[flo
     return float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100.0 - tail))
 
 
-def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConfig) -> TestMetrics:
-    """test_metrics.json: point estimates, cluster-bootstrap CIs and the confusion matrix."""
+def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConfig, groups: str) -> TestMetrics:
+    """test_metrics.json: point estimates, cluster-bootstrap CIs over `groups` (patients, or a non-chest study's
+    groups) and the confusion matrix."""
     point = point_metrics(predictions.labels, predictions.probs, threshold)
     intervals = cluster_bootstrap(
         predictions,
@@ -136,7 +137,7 @@ def score_test_set(predictions: Predictions, threshold: float, cfg: EvaluateConf
         threshold=threshold,
         confidence=cfg.confidence,
         bootstrap_resamples=cfg.bootstrap_resamples,
-        ci_method="percentile bootstrap over patients",
+        ci_method=f"percentile bootstrap over {groups}",
         metrics={name: Estimate(point[name], *intervals[name]) for name in TEST_METRICS},
         confusion_matrix=ConfusionCounts(**confusion(predictions.labels, predictions.probs, threshold)),
         one_class_resamples=sum(
@@ -160,7 +161,9 @@ def make_predictions(
     )
 
 
-def write_evaluation(paths: ResultsPaths, val: Predictions, test: Predictions, cfg: EvaluateConfig) -> TestMetrics:
+def write_evaluation(
+    paths: ResultsPaths, val: Predictions, test: Predictions, cfg: EvaluateConfig, groups: str
+) -> TestMetrics:
     """Choose the threshold on val, score test once, and write threshold.json, test_metrics.json, predictions.csv."""
     threshold = choose_threshold(val.labels, val.probs, cfg.threshold_rule)
     val_cm = confusion(val.labels, val.probs, threshold)
@@ -171,7 +174,7 @@ def write_evaluation(paths: ResultsPaths, val: Predictions, test: Predictions, c
         val_specificity=val_cm["tn"] / max(val_cm["tn"] + val_cm["fp"], 1),
         n_val=int(val.labels.size),
     ).write(paths.threshold)
-    report = score_test_set(test, threshold, cfg)
+    report = score_test_set(test, threshold, cfg, groups)
     report.write(paths.test_metrics)
     write_csv(
         paths.predictions_csv,

@@ -36,5 +36,5 @@ def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) 
         split_paths = [row["path"] for row in rows]
         probs = predict(model, decoded.take(resolution, split_paths), cfg.search.batch_size)
         scored[split] = make_predictions(rows, split_paths, probs, classes)
-    report = write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate)
+    report = write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate, classes.words.groups)
     subgroup_sensitivities(scored["test"], report.threshold, cfg.evaluate).write(paths.subgroups)

@@ -5,8 +5,8 @@ Keras has no backend-neutral gradient of an output w.r.t. an intermediate tensor
 activations on a tape. JAX differentiates functions, so the backbone is run with a zero tensor added to the
 layer's output, and the gradient w.r.t. that zero is the gradient w.r.t. the activations. The backbone is run
 through `Functional._run_through_graph`, the private method that `Functional.call` itself uses (its signature
-is the same in Keras 3.13.2, Colab's, and 3.15.1, the pin; CI runs this path on 3.15.1); it is the only way
-to reach inside a nested functional model without rebuilding it.
+is the same in Keras 3.13.2, Colab's, and 3.15.1, the pin; CI runs this path on both, with Colab's JAX 0.7.2
+and the pinned 0.10.2); it is the only way to reach inside a nested functional model without rebuilding it.
 """
 
 from __future__ import annotations
