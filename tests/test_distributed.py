@@ -7,14 +7,28 @@ import os
 import re
 import socket
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from study.errors import UserInputError
-from study.results import read_csv
-from study.search.distributed import ID_VARIABLE, IP_VARIABLE, PORT_VARIABLE, resolve_role
+from study.results import Manifest, ResultsPaths, read_csv
+from study.search.distributed import ID_VARIABLE, IP_VARIABLE, PORT_VARIABLE, resolve_role, wait_for_chief_data
 from tests.conftest import smoke_command
+
+
+def test_a_worker_waits_until_the_chief_has_recorded_its_backend(tmp_path: Path) -> None:
+    """A worker checks its Keras backend against the chief's manifest, so it must not start on a manifest that
+    has the data stage done but no backend yet: it would train unchecked (the chief records the backend as its
+    search starts)."""
+    paths = ResultsPaths(tmp_path)
+    prepared = replace(Manifest.new("run_study.py --chief", {}, None), stages_done=("data",))
+    prepared.write(paths.manifest)
+    with pytest.raises(UserInputError, match="no chief started a search"):
+        wait_for_chief_data(paths, timeout_seconds=0.0)
+    replace(prepared, backend="jax").write(paths.manifest)
+    assert wait_for_chief_data(paths, timeout_seconds=0.0).trained_backend == "jax"
 
 
 def test_flags_give_the_role() -> None:

@@ -241,6 +241,7 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
             logger.info("stage %s: starting", stage)
             if stage in MODEL_STAGES and not machine_checked:
                 manifest, machine_checked = record_machine(manifest, request.cfg), True
+                manifest.write(paths.manifest)  # workers check their backend against it before they train
             if stage == "report":  # the page shows the study's final status, so settle it first
                 manifest = replace(manifest, status=_final_status(manifest), finished=now())
                 manifest.write(paths.manifest)

@@ -91,18 +91,20 @@ def export_role(role: Role, environ: MutableMapping[str, str]) -> None:
 
 
 def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0) -> Manifest:
-    """A worker trains only once the chief's data stage has written the split into the shared results folder."""
+    """A worker trains only once the chief's data stage has written the split into the shared results folder
+    and its search has recorded the Keras backend the study trains on, which the worker must share (the chief
+    serves no trials before that)."""
     deadline = time.monotonic() + timeout_seconds
     announced = False
     while True:
         manifest = read_manifest(paths.manifest)
-        if manifest is not None and "data" in manifest.stages_done:
+        if manifest is not None and "data" in manifest.stages_done and manifest.trained_backend is not None:
             return manifest
         if manifest is not None and manifest.status in ("failed", "interrupted"):
-            raise UserInputError(f"--results {paths.root}: the chief's run {manifest.status} before its data stage")
+            raise UserInputError(f"--results {paths.root}: the chief's run {manifest.status} before its search")
         if time.monotonic() > deadline:
-            raise UserInputError(f"--results {paths.root}: no chief finished a data stage here (shared folder?)")
+            raise UserInputError(f"--results {paths.root}: no chief started a search here (shared folder?)")
         if not announced:
-            logger.info("worker: waiting for the chief's data stage in %s", paths.root)
+            logger.info("worker: waiting for the chief's data stage and search in %s", paths.root)
             announced = True
         time.sleep(WAIT_POLL_SECONDS)
