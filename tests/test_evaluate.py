@@ -59,6 +59,7 @@ def test_cluster_bootstrap_is_reproducible_and_brackets_the_estimate() -> None:
     auc = report.metrics["auc"]
     assert auc.ci_low < auc.value < auc.ci_high
     assert report == score_test_set(predictions, 0.5, cfg, "patients")
+    assert report.ci_method == "percentile bootstrap over patients"
     assert report.confusion_matrix.tp + report.confusion_matrix.fn == report.n_positive
 
 

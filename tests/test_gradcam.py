@@ -146,7 +146,7 @@ def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray)
 def test_maps_are_the_same_on_tensorflow_and_jax(model: keras.Model, films: np.ndarray, tmp_path: Path) -> None:
     """The two backends' gradient passes differ (a tape, a perturbed graph); the same saved weights must
     give the same maps on both, for a deep and a shallow layer and both methods. Runs where JAX is installed:
-    bash .ci/run's JAX environment (requirements-jax.txt)."""
+    bash .ci/run's JAX environment (requirements-jax.txt) and Colab's stack (.ci/colab-stack.txt)."""
     pytest.importorskip("jax")
     from tests.cam_on_backend import cam_maps
 

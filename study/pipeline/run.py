@@ -146,8 +146,9 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageContext], str | None]] = {
 
 
 def run_worker(request: StudyRequest) -> None:
-    """A worker of a distributed search: wait for the chief's data stage, check it is the same study, train
-    the trials the chief hands out. It writes no manifest, config or report: the chief owns those."""
+    """A worker of a distributed search: wait until the chief's search has started, check it is the same study
+    on the same Keras backend, train the trials the chief hands out. It writes no manifest, config or report:
+    the chief owns those."""
     from study.data.readers import load_training_arrays
     from study.search.distributed import wait_for_chief_data
     from study.search.run import run_search
@@ -184,7 +185,8 @@ def _sync(mirror: Mirror | None, label: str) -> None:
 
 
 def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
-    """The stages in order, finished ones skipped; the manifest is rewritten after each."""
+    """The stages in order, finished ones skipped; the manifest is rewritten after each (and once the first
+    training stage has recorded the device and backend)."""
     deadlines = _search_deadline(request.cfg), _ablation_deadline(request.cfg)  # counted from here, data included
     paths = ResultsPaths(request.results_dir)
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())

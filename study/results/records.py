@@ -22,7 +22,8 @@ HpValue = str | int | float | bool | None
 
 @dataclass(frozen=True)
 class Manifest(JsonRecord):
-    """manifest.json: the study's status, the stages done and what ran them; rewritten after every stage."""
+    """manifest.json: the study's status, the stages done and what ran them; rewritten after every stage
+    and when the first stage that trains starts (the device and Keras backend, which workers check)."""
 
     format: int
     status: str  # running, complete, stopped, partial, failed, interrupted

@@ -105,6 +105,6 @@ def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0
         if time.monotonic() > deadline:
             raise UserInputError(f"--results {paths.root}: no chief started a search here (shared folder?)")
         if not announced:
-            logger.info("worker: waiting for the chief's data stage and search in %s", paths.root)
+            logger.info("worker: waiting until the chief's search has started in %s", paths.root)
             announced = True
         time.sleep(WAIT_POLL_SECONDS)
