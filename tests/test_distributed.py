@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -18,15 +19,18 @@ from study.search.distributed import ID_VARIABLE, IP_VARIABLE, PORT_VARIABLE, re
 from tests.conftest import smoke_command
 
 
-def test_a_worker_waits_until_the_chief_has_recorded_its_backend(tmp_path: Path) -> None:
+def test_a_worker_waits_until_the_chief_has_recorded_its_backend(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A worker checks its Keras backend against the chief's manifest, so it must not start on a manifest that
     has the data stage done but no backend yet: it would train unchecked (the chief records the backend as its
-    search starts)."""
+    search starts). Waiting on a chief that ran --prepare-only, it says so."""
     paths = ResultsPaths(tmp_path)
-    prepared = replace(Manifest.new("run_study.py --chief", {}, None), stages_done=("data",))
+    prepared = replace(Manifest.new("run_study.py --chief", {}, None), stages_done=("data",), status="partial")
     prepared.write(paths.manifest)
-    with pytest.raises(UserInputError, match="no chief started a search"):
+    with caplog.at_level(logging.INFO), pytest.raises(UserInputError, match="no chief started a search"):
         wait_for_chief_data(paths, timeout_seconds=0.0)
+    assert "waiting up to 0s" in caplog.text and "--prepare-only" in caplog.text
     replace(prepared, backend="jax").write(paths.manifest)
     assert wait_for_chief_data(paths, timeout_seconds=0.0).trained_backend == "jax"
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
+from study.budget import format_duration
 from study.errors import UserInputError
 from study.results import Manifest, ResultsPaths, read_manifest
 
@@ -90,6 +91,19 @@ def export_role(role: Role, environ: MutableMapping[str, str]) -> None:
     environ[PORT_VARIABLE] = str(role.port)
 
 
+def _why_not_yet(manifest: Manifest | None) -> str:
+    """What the folder shows, so a worker waiting on a chief that ran --prepare-only (and will search later, if
+    at all) does not look like one waiting on a chief that is busy with its data stage."""
+    if manifest is None:
+        return " (no study there yet)"
+    if manifest.status == "partial":
+        return (
+            " (the chief's last run stopped after its data stage, as --prepare-only does; it starts the search"
+            " when run again)"
+        )
+    return ""
+
+
 def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0) -> Manifest:
     """A worker trains only once the chief's data stage has written the split into the shared results folder
     and its search has recorded the Keras backend the study trains on, which the worker must share (the chief
@@ -102,9 +116,12 @@ def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0
             return manifest
         if manifest is not None and manifest.status in ("failed", "interrupted"):
             raise UserInputError(f"--results {paths.root}: the chief's run {manifest.status} before its search")
+        if not announced:
+            logger.info(
+                "worker: waiting up to %s until the chief's search has started in %s%s",
+                format_duration(timeout_seconds), paths.root, _why_not_yet(manifest),
+            )  # fmt: skip
+            announced = True
         if time.monotonic() > deadline:
             raise UserInputError(f"--results {paths.root}: no chief started a search here (shared folder?)")
-        if not announced:
-            logger.info("worker: waiting until the chief's search has started in %s", paths.root)
-            announced = True
         time.sleep(WAIT_POLL_SECONDS)
