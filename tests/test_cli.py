@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,6 +103,20 @@ def test_prepare_only_validates_splits_and_caches_then_stops(prepared: SmokeRun)
     assert not (results / "search").exists() and not (results / "best").exists()
     (index,) = (cache / "arrays").glob("*/index.json")
     assert len(json.loads(index.read_text())["entries"]) == sum(sum(c.values()) for c in summary["counts"].values())
+
+
+def test_a_run_in_a_format_1_folder_makes_it_format_2(prepared: SmokeRun, tmp_path: Path) -> None:
+    """A format-1 study opens (format 2 only added keys with defaults), and once this tool has written into it,
+    its manifest says format 2, so an older tool refuses it by number rather than by the first unknown key."""
+    results = tmp_path / "results"
+    shutil.copytree(prepared.paths.root, results)
+    manifest = json.loads((results / "manifest.json").read_text())
+    (results / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
+    completed = run_cli(*prepared.command[2:4], "--results", str(results), "--cache", str(prepared.cache),
+                        "--prepare-only", cwd=tmp_path)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rewritten = json.loads((results / "manifest.json").read_text())
+    assert (rewritten["format"], rewritten["stages_done"]) == (2, ["data"])
 
 
 def test_kaggle_download_offline_says_how_to_fix(tmp_path: Path) -> None:

@@ -415,8 +415,8 @@ def test_cli_bad_manifest_exits_2(
 
 
 def test_load_raises_on_other_format(tmp_path: Path) -> None:
-    write_json(ResultsPaths(tmp_path).manifest, {"format": 2})
-    with pytest.raises(ReportInputError, match="format 2"):
+    write_json(ResultsPaths(tmp_path).manifest, {"format": 3})
+    with pytest.raises(ReportInputError, match="format 3"):
         load_report_data(tmp_path)
 
 

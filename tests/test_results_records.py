@@ -3,6 +3,7 @@ does not match its record fails with one line naming the file and the key."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -124,9 +125,24 @@ def test_nested_keys_are_named_by_their_path(tmp_path: Path) -> None:
 def test_a_manifest_of_another_format_is_refused_by_its_number(tmp_path: Path) -> None:
     paths = ResultsPaths(tmp_path)
     assert read_manifest(paths.manifest) is None
-    paths.manifest.write_text('{"format": 2, "status": "complete"}', encoding="utf-8")
-    with pytest.raises(ResultsFormatError, match="results format 2, this tool reads format 1"):
+    paths.manifest.write_text('{"format": 3, "status": "complete"}', encoding="utf-8")
+    with pytest.raises(ResultsFormatError, match="results format 3, this tool reads formats 1 to 2"):
         read_manifest(paths.manifest)
+
+
+def test_a_format_1_manifest_reads_with_the_keys_added_since_as_before_them(tmp_path: Path) -> None:
+    """Format 2 only added keys with defaults: a study written before them still opens (and a resume rewrites its
+    manifest as format 2, which an older tool then refuses by number instead of by an unknown key)."""
+    paths = ResultsPaths(tmp_path)
+    older = {
+        "format": 1, "status": "complete", "stages_done": ["data", "search"], "stage_seconds": {"data": 1.0},
+        "command": "run_study.py", "versions": {}, "device": "CPU", "git_sha": None, "started": None,
+        "finished": None,
+    }  # fmt: skip
+    paths.manifest.write_text(json.dumps(older), encoding="utf-8")
+    manifest = read_manifest(paths.manifest)
+    assert manifest is not None and manifest.format == 1 and manifest.backend is None
+    assert manifest.trained_backend == "tensorflow", "studies from before the backend was recorded ran TensorFlow"
 
 
 def test_atomic_writes_keep_the_permissions_of_a_plainly_written_file(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from study.pipeline.identity import (
     untested_versions,
     versions,
 )
-from study.results import STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
+from study.results import FORMAT_VERSION, STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
 from study.results.lock import single_writer
 from study.results.mirror import Mirror
 from study.results.restore import restore_if_needed
@@ -209,6 +209,7 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
         require_gpu()
     manifest = replace(
         manifest,
+        format=FORMAT_VERSION,  # an older folder takes this format's keys from now on
         status="running",
         command=request.command,
         config_name=request.cfg.name,

@@ -2,7 +2,8 @@
 
 A stage builds its record and writes it; every reader parses the file once, through the same type, and then
 trusts it. The format number lives in the manifest, checked whenever a study is opened; a change to any
-record that an older reader could not parse raises it.
+record that an older reader could not parse raises it. Format 2 only added keys, each with a default that says
+what the tool did before it, so a format-1 folder still reads; a run that writes into it makes it format 2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from study.errors import ResultsFormatError
 from study.results.classes import CHEST_XRAY_NAMES, Classes
 from study.results.json_record import JsonRecord
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# 1: before the keys added since (the manifest's backend, precision and changes; the data summary's layout,
+# classes and channels; test metrics' one_class_resamples; ...); this tool reads those files as written.
+READABLE_FORMATS = (1, 2)
 
 HpValue = str | int | float | bool | None
 
@@ -56,10 +60,10 @@ class Manifest(JsonRecord):
             raise ResultsFormatError(
                 f'{path}: unreadable manifest ({error}); expected a JSON object with "format": {FORMAT_VERSION}'
             ) from error
-        if found != FORMAT_VERSION:
+        if found not in READABLE_FORMATS:
             raise ResultsFormatError(
-                f"{path}: results format {found!r}, this tool reads format {FORMAT_VERSION}; "
-                "use a new --results folder or the tool version that wrote it"
+                f"{path}: results format {found!r}, this tool reads formats {READABLE_FORMATS[0]} to "
+                f"{FORMAT_VERSION}; use a new --results folder or the tool version that wrote it"
             )
         return cls.from_json(text, str(path))
 
