@@ -15,7 +15,8 @@ from PIL import Image
 from study.config import ModelConfig
 from study.errors import UserInputError
 from study.explain.gallery import GalleryItem, caption_for, choose_gallery, overlay
-from study.explain.gradcam import GradCam
+from study.explain.gradcam import GradCam, class_activation
+from study.results.vocab import CAM_METHODS
 from study.search.hypermodel import build_model
 
 
@@ -41,7 +42,7 @@ def films() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 255, (5, 64, 64, 1), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+@pytest.mark.parametrize("method", CAM_METHODS)
 def test_batched_maps_equal_per_image_maps(model: keras.Model, films: np.ndarray, method: str) -> None:
     explain = np.array([True, False, True, False, True])
     cam = GradCam(model, "out_relu")
@@ -53,6 +54,29 @@ def test_batched_maps_equal_per_image_maps(model: keras.Model, films: np.ndarray
     peaks = batched.reshape(5, -1).max(axis=1)
     assert batched.min() >= 0.0 and np.all(np.isclose(peaks, 1.0, atol=1e-4) | (peaks == 0.0))
     assert peaks.max() == pytest.approx(1.0, abs=1e-4), "all-zero maps: the gradient was lost"
+
+
+def test_layercam_keeps_a_cell_whose_channel_gradient_cancels_over_the_grid() -> None:
+    """Why LayerCAM at a shallow layer: one channel, active in both cells of a 1 x 2 grid, whose gradient is +1 in
+    one and -1 in the other. Grad-CAM's one weight per channel (the mean gradient) is 0, so its map is empty;
+    LayerCAM weighs each cell by its own positive gradient and lights the cell that raises the logit."""
+    activations = np.ones((1, 1, 2, 1), np.float32)
+    gradients = np.array([1.0, -1.0], np.float32).reshape(1, 1, 2, 1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(class_activation(activations, gradients, "gradcam")), 0.0)
+    layercam = keras.ops.convert_to_numpy(class_activation(activations, gradients, "layercam"))
+    np.testing.assert_allclose(layercam, [[[1.0, 0.0]]])
+
+
+def test_layercam_equals_gradcam_where_each_channel_gradient_is_the_same_over_the_grid() -> None:
+    """A deep layer's gradients vary little over its grid: where they do not vary at all, the two methods agree."""
+    rng = np.random.default_rng(1)
+    activations = rng.random((2, 3, 3, 4)).astype(np.float32)
+    gradients = np.broadcast_to(rng.random((2, 1, 1, 4)).astype(np.float32), (2, 3, 3, 4))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(class_activation(activations, gradients, "layercam")),
+        keras.ops.convert_to_numpy(class_activation(activations, gradients, "gradcam")),
+        rtol=1e-5,
+    )
 
 
 def test_the_two_classes_are_explained_by_opposite_gradients(model: keras.Model, films: np.ndarray) -> None:
@@ -70,7 +94,7 @@ def test_an_earlier_layer_gives_a_finer_map(model: keras.Model, films: np.ndarra
     assert maps.shape == (5, 4, 4)
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+@pytest.mark.parametrize("method", CAM_METHODS)
 def test_constant_film_gives_a_finite_map(model: keras.Model, method: str) -> None:
     constant = np.full((2, 64, 64, 1), 128, np.uint8)
     maps = GradCam(model, "out_relu").maps(constant, np.array([True, False]), method)

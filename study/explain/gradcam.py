@@ -1,4 +1,4 @@
-"""Batched Grad-CAM and Grad-CAM++ on the final model, with MobileNetV2 nested inside it.
+"""Batched Grad-CAM, Grad-CAM++ and LayerCAM on the final model, with MobileNetV2 nested inside it.
 
 Gradients are taken of the logit (not the sigmoid, which saturates) and of the negated logit when the
 explained class is NORMAL. The model is never changed: its layers are reused as they are, and the one
@@ -6,6 +6,8 @@ backend-specific step, the gradient pass, is in `gradients.py`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import keras
 import numpy as np
@@ -42,27 +44,37 @@ class GradCam:
         )
 
     def maps(self, films: np.ndarray, explain_pneumonia: np.ndarray, method: str = "gradcam") -> np.ndarray:
-        """N x h x w maps in [0, 1] at the layer's resolution; a constant film gives a finite (zero) map.
-
-        gradcam weighs each channel by its mean gradient; gradcam++ by positive gradients with the
-        second-order weights of Chattopadhay et al. (2018), which separates several lesions better.
-        """
+        """N x h x w maps in [0, 1] at the layer's resolution; a constant film gives a finite (zero) map."""
         if method not in CAM_METHODS:
             raise UserInputError(f"gradcam.method {method!r}: expected one of {CAM_METHODS}")
         activations, gradients = self._gradients(films, np.where(explain_pneumonia, 1.0, -1.0).astype(np.float32))
-        if method == "gradcam":
-            weights = ops.mean(gradients, axis=(1, 2), keepdims=True)
-        else:
-            squared = ops.square(gradients)
-            summed = ops.sum(activations, axis=(1, 2), keepdims=True)
-            alpha = squared / (2.0 * squared + summed * squared * gradients + EPSILON)
-            alpha = ops.where(gradients != 0.0, alpha, ops.zeros_like(alpha))
-            weights = ops.sum(alpha * ops.relu(gradients), axis=(1, 2), keepdims=True)
-        cams = ops.convert_to_numpy(ops.relu(ops.sum(weights * activations, axis=-1)))
+        cams = ops.convert_to_numpy(class_activation(activations, gradients, method))
         peaks = cams.reshape(len(cams), -1).max(axis=1).reshape(-1, 1, 1)
         # Each map to its own peak, whatever its scale: a barely trained model's maps peak near 1e-10, where
         # adding an epsilon to the peak would shrink them towards zero instead.
         return np.divide(cams, peaks, out=np.zeros_like(cams), where=peaks > 0)
+
+
+def class_activation(activations: Any, gradients: Any, method: str) -> Any:
+    """N x h x w unscaled maps from a layer's N x h x w x channels activations and the explained logit's gradients.
+
+    gradcam weighs each channel by its mean gradient over the grid (Selvaraju et al., 2017); gradcam++ by its
+    positive gradients with second-order weights (Chattopadhay et al., 2018), which separates several lesions
+    better. Both give a channel one weight for the whole grid, which describes a deep layer well and a shallow
+    one badly: there a channel's gradient changes sign across the grid and its mean cancels out. layercam
+    weighs every cell by its own positive gradient (Jiang et al., 2021), the method made for shallow layers.
+    """
+    if method == "gradcam":
+        weights = ops.mean(gradients, axis=(1, 2), keepdims=True)
+    elif method == "gradcam++":
+        squared = ops.square(gradients)
+        summed = ops.sum(activations, axis=(1, 2), keepdims=True)
+        alpha = squared / (2.0 * squared + summed * squared * gradients + EPSILON)
+        alpha = ops.where(gradients != 0.0, alpha, ops.zeros_like(alpha))
+        weights = ops.sum(alpha * ops.relu(gradients), axis=(1, 2), keepdims=True)
+    else:
+        weights = ops.relu(gradients)
+    return ops.relu(ops.sum(weights * activations, axis=-1))
 
 
 def upsample(maps: np.ndarray, size: int) -> np.ndarray:

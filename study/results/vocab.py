@@ -55,6 +55,6 @@ ABLATION_METRIC_LABELS: dict[str, str] = {  # column headers of the ablation tab
 }
 
 # Grad-CAM: the methods, and the gallery's categories (a prediction at the threshold against the truth).
-CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++")
+CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "layercam")
 CATEGORIES: tuple[str, ...] = ("TP", "FP", "FN", "TN")
 POSITIVE_CATEGORIES: tuple[str, ...] = ("TP", "FP")  # the model said the positive class
