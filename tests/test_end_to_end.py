@@ -105,11 +105,19 @@ def test_gallery_and_report_show_the_results(smoke: SmokeRun) -> None:
         assert numbers["films_with_masks"] == positives, "every PNEUMONIA demo film of the sample has a lesion mask"
     baseline = CamBaseline.read(paths.gradcam_baseline)
     assert baseline.random_grid == 16, "random maps on block_3_expand_relu's grid at 64 px, not a fixed 7x7"
-    assert set(baseline.differences) == set(scores["methods"])
+    assert set(baseline.differences) == set(baseline.other_differences) == set(scores["methods"])
+    # Paired apart on the films the model called PNEUMONIA and those it called NORMAL: together, every scored film.
+    threshold = json.loads(paths.threshold.read_text())["threshold"]
+    called_positive = sum(float(row["prob"]) >= threshold for row in sampled)
+    assert baseline.films == f"the {called_positive} films the model called pneumonia"
+    assert baseline.other_films == f"the {40 - called_positive} films the model called normal"
     for method, difference in baseline.differences.items():
+        other = baseline.other_differences[method]
         assert difference.ci_low <= difference.value <= difference.ci_high, method
+        assert other.ci_low <= other.value <= other.ci_high, method
         per_method = scores["methods"][method]
-        assert np.isclose(difference.value, per_method["deletion_auc_mean"] - per_method["random_deletion_auc_mean"])
+        pooled = (called_positive * difference.value + (40 - called_positive) * other.value) / 40
+        assert np.isclose(pooled, per_method["deletion_auc_mean"] - per_method["random_deletion_auc_mean"])
     html = paths.report.read_text()
     best = json.loads(paths.best_hyperparameters.read_text())
     assert f"Trial <code>{best['trial_id']}</code>, validation AUC" in html, "the summary names the selected trial"

@@ -440,6 +440,19 @@ def test_gradcam_scores_are_read_and_shown(tmp_path: Path) -> None:
     assert "-0.189 [-0.231, -0.147] beats random" in html, "an interval below zero is a tested win"
     assert "-0.152 [-0.200, 0.010]</td>" in html, "an interval that reaches zero claims nothing"
     assert "random map on the layer's own 7x7 grid" in html
+    assert 'id="difference-films">the 90 films the model called pneumonia<' in html
+    assert 'id="other-films">the 60 films the model called normal<' in html
+    assert "0.104 [0.021, 0.188]</td>" in html, "the films called normal: paired apart, no verdict either way"
+
+
+def test_an_older_baseline_pooled_every_film_and_says_so(tmp_path: Path) -> None:
+    """baseline.json from before the two classes were paired apart: one pooled comparison, no second column."""
+    paths = write_fixture(tmp_path / "results")
+    pooled = {"gradcam": {"value": -0.1, "ci_low": -0.2, "ci_high": -0.05}}
+    write_json(paths.gradcam_baseline, {"random_grid": 7, "confidence": 0.95, "resamples": 500, "differences": pooled})
+    html = write_report(paths.root).read_text(encoding="utf-8")
+    assert 'id="difference-films">every film scored<' in html and 'id="other-films"' not in html
+    assert "On the others" not in html
 
 
 def test_a_study_without_the_random_baseline_file_still_renders(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from study.config import StudyConfig
 from study.data.cache import fit_square
-from study.data.readers import dataset_arrays, load_split_rows
+from study.data.readers import dataset_arrays, load_split_rows, study_classes
 from study.data.synthetic import mask_path_for
 from study.evaluate.stage import load_best_model, predict
 from study.explain.gallery import choose_gallery, write_gallery
@@ -90,24 +90,38 @@ def _summarise(scores: dict[str, np.ndarray], random_deletion: np.ndarray, warni
 def _compare_with_random(
     scores: dict[str, dict[str, np.ndarray]],
     random_deletion: np.ndarray,
+    explain_positive: np.ndarray,
     patients: list[str],
     layer_grid: int,
     cfg: StudyConfig,
     paths: ResultsPaths,
 ) -> None:
     """Each method's per-film deletion AUC minus the random maps' on the same films, with a patient-cluster
-    bootstrap interval: "beats random maps" is then a tested claim, not two means side by side."""
-    differences = {}
-    for method, numbers in scores.items():
-        mean, (low, high) = paired_difference(
-            numbers["deletion_auc"], random_deletion, patients, cfg.evaluate.bootstrap_resamples,
-            cfg.evaluate.confidence, cfg.evaluate.seed,
-        )  # fmt: skip
-        differences[method] = Estimate(mean, low, high)
-        logger.info("%s: deletion AUC minus random maps' %.3f [%.3f, %.3f]", method, mean, low, high)
-    CamBaseline(layer_grid, cfg.evaluate.confidence, cfg.evaluate.bootstrap_resamples, differences).write(
-        paths.gradcam_baseline
-    )
+    bootstrap interval: "beats random maps" is then a tested claim, not two means side by side. Paired apart for
+    the films the model called positive (a finding, which deleting what the map points at can remove) and those
+    it called negative (no finding to remove: pooled, the class mix would decide the sign)."""
+    words = study_classes(paths).words
+    groups = np.asarray(patients)
+
+    def paired(chosen: np.ndarray, label: str) -> dict[str, Estimate]:
+        differences = {}
+        for method, numbers in scores.items() if chosen.any() else ():
+            mean, (low, high) = paired_difference(
+                numbers["deletion_auc"][chosen], random_deletion[chosen], list(groups[chosen]),
+                cfg.evaluate.bootstrap_resamples, cfg.evaluate.confidence, cfg.evaluate.seed,
+            )  # fmt: skip
+            differences[method] = Estimate(mean, low, high)
+            logger.info("%s, %s: deletion AUC minus random maps' %.3f [%.3f, %.3f]", method, label, mean, low, high)
+        return differences
+
+    called = {
+        flag: f"the {int(np.sum(explain_positive == flag))} {words.items} the model called {name}"
+        for flag, name in ((True, words.positive), (False, words.negative))
+    }
+    CamBaseline(
+        layer_grid, cfg.evaluate.confidence, cfg.evaluate.bootstrap_resamples,
+        paired(explain_positive, called[True]), called[True], called[False], paired(~explain_positive, called[False]),
+    ).write(paths.gradcam_baseline)  # fmt: skip
 
 
 def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> None:
@@ -140,7 +154,9 @@ def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> N
         methods={m: _summarise(scores[m], random_deletion, cfg.gradcam.border_warning) for m in cfg.gradcam.methods},
     )
     summary.write(paths.gradcam_scores)
-    _compare_with_random(scores, random_deletion, [patients[row["path"]] for row in sample], layer_grid, cfg, paths)
+    _compare_with_random(
+        scores, random_deletion, explain, [patients[row["path"]] for row in sample], layer_grid, cfg, paths
+    )
     for method, numbers in summary.methods.items():
         shown = ", ".join(f"{name} {value}" for name, value in asdict(numbers).items())
         logger.info("%s on %s: %s", method, cfg.gradcam.layer, shown)

@@ -204,6 +204,7 @@ def get_gradcam_info(paths: ResultsPaths, classes: Classes) -> GradcamInfo | Non
     scores = CamScores.read(paths.gradcam_scores) if paths.gradcam_scores.exists() else None
     baseline = CamBaseline.read(paths.gradcam_baseline) if paths.gradcam_baseline.exists() else None
     differences = {} if baseline is None else baseline.differences
+    others = {} if baseline is None else baseline.other_differences
     grid = read_csv(paths.gradcam_comparison_csv) if paths.gradcam_comparison_csv.exists() else []
     return GradcamInfo(
         groups=tuple(
@@ -226,6 +227,9 @@ def get_gradcam_info(paths: ResultsPaths, classes: Classes) -> GradcamInfo | Non
                 difference=differences[method].value if method in differences else None,
                 difference_low=differences[method].ci_low if method in differences else None,
                 difference_high=differences[method].ci_high if method in differences else None,
+                other_difference=others[method].value if method in others else None,
+                other_difference_low=others[method].ci_low if method in others else None,
+                other_difference_high=others[method].ci_high if method in others else None,
             )
             for method, numbers in scores.methods.items()
         ),
@@ -235,6 +239,8 @@ def get_gradcam_info(paths: ResultsPaths, classes: Classes) -> GradcamInfo | Non
         border_warning=None if scores is None else scores.border_warning,
         random_grid=None if baseline is None else baseline.random_grid,
         difference_confidence=None if baseline is None else baseline.confidence,
+        difference_films=None if baseline is None else baseline.films,
+        other_films=None if baseline is None else baseline.other_films,
         comparison_src=quote(paths.gradcam_comparison.relative_to(paths.root).as_posix())
         if grid and paths.gradcam_comparison.is_file()
         else None,

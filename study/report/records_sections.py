@@ -43,6 +43,9 @@ class CamScoreRow:
     difference: float | None = None  # deletion AUC minus the random maps', per film (gradcam/baseline.json)
     difference_low: float | None = None
     difference_high: float | None = None
+    other_difference: float | None = None  # the same on the films called negative, paired apart (no verdict)
+    other_difference_low: float | None = None
+    other_difference_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class GradcamInfo:
     border_warning: float | None = None
     random_grid: int | None = None
     difference_confidence: float | None = None
+    difference_films: str | None = None  # the films `difference` pairs ("every film scored" in older studies)
+    other_films: str | None = None  # the films called negative, paired apart (None in older studies)
     comparison_src: str | None = None  # gradcam/comparison.png: the same films under each ablation model
     comparison_models: tuple[str, ...] = ()
     comparison_films: int = 0

@@ -9,7 +9,7 @@ what the tool did before it, so a format-1 folder still reads; a run that writes
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from study.errors import ResultsFormatError
@@ -273,12 +273,17 @@ class CamScores(JsonRecord):
 @dataclass(frozen=True)
 class CamBaseline(JsonRecord):
     """gradcam/baseline.json: each method's paired comparison with random maps on the layer's own grid (a file
-    of its own, so a report of an older study, which lacks it, still renders)."""
+    of its own, so a report of an older study, which lacks it, still renders). Paired on the films the model
+    called positive, where a map points at a finding that deleting can remove; the films called negative are
+    paired apart (`other_*`), since there is no finding to delete there and a map may do worse than random."""
 
     random_grid: int
     confidence: float
     resamples: int
     differences: dict[str, Estimate]  # per method: mean per-film deletion AUC minus the random maps', with its interval
+    films: str = "every film scored"  # which films `differences` pairs (older studies: all of them, pooled)
+    other_films: str | None = None  # the films called negative, paired apart (None: older studies pooled them)
+    other_differences: dict[str, Estimate] = field(default_factory=dict)
 
 
 def read_manifest(manifest_path: Path) -> Manifest | None:
