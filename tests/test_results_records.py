@@ -76,9 +76,14 @@ RECORDS: dict[str, JsonRecord] = {
     "ablation plan": AblationPlan(2, ("dropout",), 3, ("best", "dropout=0"), ("best-s1", "best-s2"), (), None, 60.0),
     "Grad-CAM scores": CamScores("out_relu", 150, "the predicted class", 0.08, 0.5, {"gradcam": SCORES}),
     "Grad-CAM baseline": CamBaseline(
-        7, 0.95, 2000, {"gradcam": Estimate(-0.12, -0.18, -0.05)}, "the 9 films the model called pneumonia",
-        "the 3 films the model called normal", {"gradcam": Estimate(0.1, 0.02, 0.2)},
-    ),  # fmt: skip
+        7,
+        0.95,
+        2000,
+        {"gradcam": Estimate(-0.12, -0.18, -0.05)},
+        "the 9 films the model called pneumonia",
+        "the 3 films the model called normal",
+        {"gradcam": Estimate(0.1, 0.02, 0.2)},
+    ),
     "subgroups": Subgroups(0.95, 2000, {"virus": SubgroupSensitivity(148, 90, Estimate(0.9, 0.84, 0.95))}),
 }
 
