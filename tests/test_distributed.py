@@ -31,6 +31,11 @@ def test_a_worker_waits_until_the_chief_has_recorded_its_backend(
     with caplog.at_level(logging.INFO), pytest.raises(UserInputError, match="no chief started a search"):
         wait_for_chief_data(paths, timeout_seconds=0.0)
     assert "waiting up to 0s" in caplog.text and "--prepare-only" in caplog.text
+    caplog.clear()
+    paths.manifest.unlink()
+    with caplog.at_level(logging.INFO), pytest.raises(UserInputError, match="no chief started a search"):
+        wait_for_chief_data(paths, timeout_seconds=0.0)
+    assert "no study there yet" in caplog.text and "--prepare-only" not in caplog.text
     replace(prepared, backend="jax").write(paths.manifest)
     assert wait_for_chief_data(paths, timeout_seconds=0.0).trained_backend == "jax"
 

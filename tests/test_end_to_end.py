@@ -95,7 +95,7 @@ def test_gallery_and_report_show_the_results(smoke: SmokeRun) -> None:
     paths = smoke.paths
     index = read_csv(paths.gradcam_index)
     assert index and all((paths.gradcam_dir / row["file"]).is_file() for row in index)
-    assert {row["method"] for row in index} == {"layercam", "gradcam", "gradcam++"}  # the demo's, which smoke inherits
+    assert {row["method"] for row in index} == {"layercam", "gradcam"}  # the demo's, which smoke inherits
     scores = json.loads(paths.gradcam_scores.read_text())
     test_predictions = [row for row in read_csv(paths.predictions_csv) if row["split"] == "test"]
     assert scores["films_scored"] == 40, "gradcam.score_films of the 120 test films"

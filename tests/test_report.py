@@ -443,6 +443,7 @@ def test_gradcam_scores_are_read_and_shown(tmp_path: Path) -> None:
     assert 'id="difference-films">the 90 films the model called pneumonia<' in html
     assert 'id="other-films">the 60 films the model called normal<' in html
     assert "0.104 [0.021, 0.188]</td>" in html, "the films called normal: paired apart, no verdict either way"
+    assert "-0.300 [-0.400, -0.200]</td>" in html and html.count("beats random") == 1, "no verdict there either"
 
 
 def test_an_older_baseline_pooled_every_film_and_says_so(tmp_path: Path) -> None:
@@ -451,7 +452,7 @@ def test_an_older_baseline_pooled_every_film_and_says_so(tmp_path: Path) -> None
     pooled = {"gradcam": {"value": -0.1, "ci_low": -0.2, "ci_high": -0.05}}
     write_json(paths.gradcam_baseline, {"random_grid": 7, "confidence": 0.95, "resamples": 500, "differences": pooled})
     html = write_report(paths.root).read_text(encoding="utf-8")
-    assert 'id="difference-films">every film scored<' in html and 'id="other-films"' not in html
+    assert 'id="difference-films">every image scored<' in html and 'id="other-films"' not in html
     assert "On the others" not in html
 
 

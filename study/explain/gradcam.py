@@ -72,8 +72,10 @@ def class_activation(activations: Any, gradients: Any, method: str) -> Any:
         alpha = squared / (2.0 * squared + summed * squared * gradients + EPSILON)
         alpha = ops.where(gradients != 0.0, alpha, ops.zeros_like(alpha))
         weights = ops.sum(alpha * ops.relu(gradients), axis=(1, 2), keepdims=True)
-    else:
+    elif method == "layercam":
         weights = ops.relu(gradients)
+    else:
+        raise ValueError(f"unknown saliency method {method!r}; expected one of {CAM_METHODS}")
     return ops.relu(ops.sum(weights * activations, axis=-1))
 
 

@@ -114,13 +114,14 @@ def _compare_with_random(
             logger.info("%s, %s: deletion AUC minus random maps' %.3f [%.3f, %.3f]", method, label, mean, low, high)
         return differences
 
-    called = {
-        flag: f"the {int(np.sum(explain_positive == flag))} {words.items} the model called {name}"
-        for flag, name in ((True, words.positive), (False, words.negative))
-    }
+    def called(flag: bool, name: str) -> str:
+        count = int(np.sum(explain_positive == flag))
+        return f"the {count} {words.item if count == 1 else words.items} the model called {name}"
+
+    positive, negative = called(True, words.positive), called(False, words.negative)
     CamBaseline(
         layer_grid, cfg.evaluate.confidence, cfg.evaluate.bootstrap_resamples,
-        paired(explain_positive, called[True]), called[True], called[False], paired(~explain_positive, called[False]),
+        paired(explain_positive, positive), positive, negative, paired(~explain_positive, negative),
     ).write(paths.gradcam_baseline)  # fmt: skip
 
 

@@ -246,6 +246,7 @@ def get_gradcam_info(paths: ResultsPaths, classes: Classes) -> GradcamInfo | Non
         else None,
         comparison_models=tuple(dict.fromkeys(row["variant_label"] for row in grid)),
         comparison_films=len({row["source"] for row in grid}),
+        comparison_method=grid[0].get("method") if grid else None,
         comparison_random=bool(grid) and all(row.get("selection") == "random" for row in grid),
     )
 

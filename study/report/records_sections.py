@@ -65,6 +65,7 @@ class GradcamInfo:
     comparison_src: str | None = None  # gradcam/comparison.png: the same films under each ablation model
     comparison_models: tuple[str, ...] = ()
     comparison_films: int = 0
+    comparison_method: str | None = None  # the saliency method the grid draws (gradcam.methods' first)
     comparison_random: bool = False  # films drawn at random; older studies showed the search model's most confident
 
     @property

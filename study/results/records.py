@@ -281,7 +281,7 @@ class CamBaseline(JsonRecord):
     confidence: float
     resamples: int
     differences: dict[str, Estimate]  # per method: mean per-film deletion AUC minus the random maps', with its interval
-    films: str = "every film scored"  # which films `differences` pairs (older studies: all of them, pooled)
+    films: str = "every image scored"  # which films `differences` pairs (older studies: all of them, pooled)
     other_films: str | None = None  # the films called negative, paired apart (None: older studies pooled them)
     other_differences: dict[str, Estimate] = field(default_factory=dict)
 

@@ -96,9 +96,9 @@ def _why_not_yet(manifest: Manifest | None) -> str:
     at all) does not look like one waiting on a chief that is busy with its data stage."""
     if manifest is None:
         return " (no study there yet)"
-    if manifest.status == "partial":
+    if manifest.status == "partial" and "data" in manifest.stages_done:
         return (
-            " (the chief's last run stopped after its data stage, as --prepare-only does; it starts the search"
+            " (the chief's last run stopped after its data stage, as --prepare-only does: it starts the search"
             " when run again)"
         )
     return ""
@@ -109,19 +109,20 @@ def wait_for_chief_data(paths: ResultsPaths, timeout_seconds: float = 6 * 3600.0
     and its search has recorded the Keras backend the study trains on, which the worker must share (the chief
     serves no trials before that)."""
     deadline = time.monotonic() + timeout_seconds
-    announced = False
+    announced: str | None = None  # the reason last logged: said again only when the folder shows another
     while True:
         manifest = read_manifest(paths.manifest)
         if manifest is not None and "data" in manifest.stages_done and manifest.trained_backend is not None:
             return manifest
         if manifest is not None and manifest.status in ("failed", "interrupted"):
             raise UserInputError(f"--results {paths.root}: the chief's run {manifest.status} before its search")
-        if not announced:
+        reason = _why_not_yet(manifest)
+        if reason != announced:
             logger.info(
                 "worker: waiting up to %s until the chief's search has started in %s%s",
-                format_duration(timeout_seconds), paths.root, _why_not_yet(manifest),
+                format_duration(timeout_seconds), paths.root, reason,
             )  # fmt: skip
-            announced = True
+            announced = reason
         if time.monotonic() > deadline:
             raise UserInputError(f"--results {paths.root}: no chief started a search here (shared folder?)")
         time.sleep(WAIT_POLL_SECONDS)

@@ -44,6 +44,7 @@ class Servable:
     aspect: str
     threshold: float
     gradcam_layer: str
+    gradcam_method: str  # the study's first saliency method (gradcam.methods), drawn by --gradcam
     classes: Classes
     channels: int  # 1 (gray) or 3 (RGB), as the study decoded its films
 
@@ -86,6 +87,7 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
         aspect=cfg.data.aspect,
         threshold=Threshold.read(paths.threshold).threshold,
         gradcam_layer=cfg.gradcam.layer,
+        gradcam_method=cfg.gradcam.methods[0],
         classes=classes_or_default(None if summary is None else summary.classes),
         channels=1 if summary is None else summary.channels,
     )
@@ -176,14 +178,19 @@ def _write_overlays(
         raise UserInputError(f"--gradcam: needs the Keras model's gradients; --model {servable.model_name} has none")
     cam = GradCam(servable.keras_model, servable.gradcam_layer)
     explain = np.array([prediction.label == servable.classes.positive for prediction in predictions])
-    maps = np.concatenate([cam.maps(films[i : i + BATCH], explain[i : i + BATCH]) for i in range(0, len(films), BATCH)])
+    maps = np.concatenate(
+        [
+            cam.maps(films[i : i + BATCH], explain[i : i + BATCH], servable.gradcam_method)
+            for i in range(0, len(films), BATCH)
+        ]
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     for number, (path, prediction, cam_map) in enumerate(zip(kept, predictions, maps, strict=True)):
         caption = (
             f"{prediction.label} at threshold {servable.threshold:.3f}\n"
             f"p({servable.classes.positive}) = {prediction.prob:.3f}\n"
-            f"gradcam on {servable.gradcam_layer}"
+            f"{servable.gradcam_method} on {servable.gradcam_layer}"
         )
         image = overlay(path, cam_map, servable.aspect, caption, servable.channels == 3)
         image.save(out_dir / f"{number:04d}_{path.stem}.png")
-    logger.info("Grad-CAM: %d overlays in %s", len(kept), out_dir)
+    logger.info("%s: %d overlays in %s", servable.gradcam_method, len(kept), out_dir)
