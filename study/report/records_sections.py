@@ -60,7 +60,7 @@ class GradcamInfo:
     border_warning: float | None = None
     random_grid: int | None = None
     difference_confidence: float | None = None
-    difference_films: str | None = None  # the films `difference` pairs ("every film scored" in older studies)
+    difference_films: str | None = None  # the films `difference` pairs ("every image scored" in older studies)
     other_films: str | None = None  # the films called negative, paired apart (None in older studies)
     comparison_src: str | None = None  # gradcam/comparison.png: the same films under each ablation model
     comparison_models: tuple[str, ...] = ()
