@@ -136,8 +136,9 @@ class _EpochTimes(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
 
 
-def time_setting(setting: Setting, scale: Scale) -> dict[str, float]:
-    """Build, three epochs from uint8 arrays (the first carries the trace), then evaluation throughput."""
+def time_setting(setting: Setting, scale: Scale) -> tuple[dict[str, float], keras.Model]:
+    """Build, three epochs from uint8 arrays (the first carries the trace), then evaluation throughput; the
+    model, traced, for the measurements that follow."""
     x, y = _films(scale.images, setting.resolution)
     started = time.perf_counter()
     model = _model(setting, scale)
@@ -153,18 +154,16 @@ def time_setting(setting: Setting, scale: Scale) -> dict[str, float]:
     evaluate = time.perf_counter() - started
     return {"build_s": build, "first_epoch_s": epochs.seconds[0], "epoch_s": steady,
             "eval_trace_s": max(eval_trace - evaluate, 0.0), "train_images_per_s": scale.images / steady,
-            "eval_images_per_s": scale.images / evaluate}  # fmt: skip
+            "eval_images_per_s": scale.images / evaluate}, model  # fmt: skip
 
 
-def feed_ratio(setting: Setting, scale: Scale) -> dict[str, float]:
+def feed_ratio(model: keras.Model, scale: Scale) -> dict[str, float]:
     """The time of an epoch on one batch held in a tf.data pipeline over the same epoch fed from the uint8 arrays
-    as the study feeds them: below 1 by what the array feed costs on the host."""
+    as the study feeds them: below 1 by what the array feed costs on the host. `model` has trained already."""
     import tensorflow as tf
 
-    x, y = _films(scale.images, setting.resolution)
-    model = _model(setting, scale)
+    x, y = _films(scale.images, model.input_shape[1])
     steps = scale.images // scale.batch
-    model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=1, verbose=0)  # trace
     started = time.perf_counter()
     model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=1, verbose=0)
     host = time.perf_counter() - started
@@ -176,10 +175,10 @@ def feed_ratio(setting: Setting, scale: Scale) -> dict[str, float]:
     return {"host_s": host, "device_s": device, "ratio": device / host}
 
 
-def gradcam_rate(setting: Setting, scale: Scale) -> float:
+def gradcam_rate(model: keras.Model, scale: Scale) -> float:
     """Batched Grad-CAM maps per second on the last backbone layer, after one warm-up batch."""
-    x, _ = _films(scale.images, setting.resolution)
-    cam = GradCam(_model(setting, scale), "out_relu")
+    x, _ = _films(scale.images, model.input_shape[1])
+    cam = GradCam(model, "out_relu")
     explain = np.ones(len(x), bool)
     cam.maps(x[: scale.batch], explain[: scale.batch], "gradcam")
     started = time.perf_counter()
@@ -222,11 +221,13 @@ def night(measured: dict[str, dict[str, float]], scale: Scale, quick: bool) -> d
 
 def run(quick: bool) -> dict[str, Any]:
     scale = _scale(quick, bool(gpu_names()))
+    largest = settings(scale)[len(scale.resolutions) - 1]  # the largest size, trainable, the study's precision
     measured = {}
     for setting in settings(scale):
-        measured[setting.name] = time_setting(setting, scale)
+        measured[setting.name], model = time_setting(setting, scale)
         print(f"{setting.name:48s} {measured[setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
-    largest = settings(scale)[len(scale.resolutions) - 1]  # the largest size, trainable, the study's precision
+        if setting == largest:  # on its model before the next build clears the session: no second build or trace
+            feed, cams = feed_ratio(model, scale), gradcam_rate(model, scale)
     return {
         "device": device_line(),
         "quick": quick,
@@ -234,8 +235,8 @@ def run(quick: bool) -> dict[str, Any]:
         "batch": scale.batch,
         "images_per_epoch": scale.images,
         "settings": measured,
-        "feed": feed_ratio(largest, scale),
-        "gradcam_images_per_s": gradcam_rate(largest, scale),
+        "feed": feed,
+        "gradcam_images_per_s": cams,
         "night": night(measured, scale, quick),
     }
 

@@ -101,7 +101,7 @@ def test_smoke_ablation_latex_and_caption(smoke: SmokeRun) -> None:
 @pytest.mark.xdist_group("long")
 def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: SmokeRun, tmp_path: Path) -> None:
     """Start from the smoke study with one of its four runs done, mirrored to "Drive"; kill -9 at a random
-    moment of the ablation, delete the local folder and resume from what Drive kept (its last 30 s lost). The
+    moment of the ablation, delete the local folder and resume from what Drive kept (its last seconds lost). The
     runs match the uninterrupted study's, and only those the kept snapshot lacked trained, once each. The
     uninterrupted study trained a variant's second seed on the model its first seed had traced; the rerun may
     build it anew, so this also checks that a reused model trains exactly as a new one."""
@@ -123,7 +123,7 @@ def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: Smok
     first_snapshot = mirror / "snapshots" / "000001.json"
     while not first_snapshot.exists() and process.poll() is None:
         time.sleep(0.2)
-    # Late enough that the first snapshot survives the lost half minute; the three runs take over 50 s.
+    # Late enough that the first snapshot survives the lost seconds; the three runs take over 40 s.
     time.sleep(LOST_SECONDS + random.Random(5).uniform(1.0, 4.0))
     assert process.poll() is None, "the ablation finished before it could be killed"
     process.kill()

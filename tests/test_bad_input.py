@@ -19,6 +19,7 @@ from study.data.prepare import prepare_data
 from study.data.readers import dataset_arrays
 from study.errors import DataLayoutError
 from study.results import DataSummary, ResultsPaths, read_csv
+from tests.cli_in_process import MainResult, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = load_config(builtin_config_path("smoke"))
@@ -204,51 +205,50 @@ def test_cli_exits_2_with_one_line_and_keeps_the_skipped_list(tmp_path: Path) ->
     assert json.loads((tmp_path / "r" / "manifest.json").read_text())["status"] == "failed"
 
 
-def test_a_started_study_refuses_another_config_and_accepts_a_new_budget(tmp_path: Path) -> None:
+def test_a_started_study_refuses_another_config_and_accepts_a_new_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A changed config would mix two studies in one folder; only the budget and the ablation's extent may change."""
     write_dataset(tmp_path / "data")
     results = tmp_path / "r"
 
-    def prepare_only(*overrides: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(ROOT / "run_study.py"), "--data", str(tmp_path / "data"), "--prepare-only",
-             "--config", str(builtin_config_path("smoke")), "--results", str(results), "--cache", str(tmp_path / "c"),
+    def prepare_only(*overrides: str) -> MainResult:
+        return run_main(
+            ["--data", str(tmp_path / "data"), "--prepare-only", "--config", str(builtin_config_path("smoke")),
+             "--results", str(results), "--cache", str(tmp_path / "c"),
              *(arg for override in overrides for arg in ("--set", override))],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            capsys,
         )  # fmt: skip
 
-    assert prepare_only().returncode == 0
+    assert prepare_only().code == 0
     kept = {path: path.read_bytes() for path in (results / "config.json", results / "data" / "split.csv")}
     refused = prepare_only("data.split_seed=7")
-    assert refused.returncode == 2
+    assert refused.code == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and str(results / "config.json") in lines[0] and "different config" in lines[0]
     assert "data.split_seed = 0, now 7" in lines[0] and "--set data.split_seed=0" in lines[0], lines[0]
     assert {path: path.read_bytes() for path in kept} == kept  # nothing of the started study was rewritten
-    assert prepare_only("budget.time=1h", "ablation.seeds=3").returncode == 0
+    assert prepare_only("budget.time=1h", "ablation.seeds=3").code == 0
 
 
-def test_a_study_trained_on_one_keras_backend_is_refused_on_another(tmp_path: Path) -> None:
+def test_a_study_trained_on_one_keras_backend_is_refused_on_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Trials and seeds trained on two backends would be compared in one table; the resume is refused before it
     writes anything, and says how to resume."""
     write_dataset(tmp_path / "data")
     results = tmp_path / "r"
-    config = str(builtin_config_path("smoke"))
-    command = [sys.executable, str(ROOT / "run_study.py"), "--data", str(tmp_path / "data"), "--config", config,
+    command = ["--data", str(tmp_path / "data"), "--config", str(builtin_config_path("smoke")),
                "--results", str(results), "--cache", str(tmp_path / "c")]  # fmt: skip
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-
-    assert run("--prepare-only").returncode == 0
+    assert run_main([*command, "--prepare-only"], capsys).code == 0
     other = "jax" if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" else "tensorflow"
     manifest = json.loads((results / "manifest.json").read_text())
     (results / "manifest.json").write_text(json.dumps({**manifest, "device": "CPU (x86_64)", "backend": other}))
     # every file but the single-writer lock, which each run takes
     kept = {path: path.read_bytes() for path in results.rglob("*") if path.is_file() and path.name != ".lock"}
-    refused = run("--stages", "search")
-    assert refused.returncode == 2, refused.stderr[-2000:]
-    lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]  # TensorFlow logs first
+    refused = run_main([*command, "--stages", "search"], capsys)
+    assert refused.code == 2, refused.stderr[-2000:]
+    lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and str(results / "manifest.json") in lines[0], refused.stderr
     assert f"trained on the Keras backend {other}" in lines[0] and f"KERAS_BACKEND={other}" in lines[0], lines[0]
     assert {path: path.read_bytes() for path in kept} == kept

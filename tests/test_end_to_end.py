@@ -16,7 +16,7 @@ from tests.conftest import SmokeRun
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
+pytestmark = [pytest.mark.slow, pytest.mark.end_to_end, pytest.mark.xdist_group("smoke")]
 
 
 def test_the_study_completes_with_every_stage_written(smoke: SmokeRun) -> None:

@@ -129,7 +129,7 @@ def test_kill_loop_with_a_drive_mirror_ends_with_the_trials_of_an_uninterrupted_
     """The night on Colab: the study runs locally and mirrors to "Drive". kill -9 once during the first trial
     and resume from the local folder; kill -9 again at a random moment after the second trial ended, and this
     time the runtime is gone: the local folder is deleted and the study resumes from what Drive kept (the last
-    30 s lost, a snapshot renamed, a checkpoint cut short). It completes with every trial the kept snapshot had
+    seconds lost, a snapshot renamed, a checkpoint cut short). It completes with every trial the kept snapshot had
     finished, none run twice, and the trials of an uninterrupted run. Between kills the study also restarts
     itself after every second trial to free memory, so trial boundaries are also crossed by fresh processes."""
     results, mirror, kept = tmp_path / "results", tmp_path / "drive", tmp_path / "drive_kept"
@@ -148,7 +148,7 @@ def test_kill_loop_with_a_drive_mirror_ends_with_the_trials_of_an_uninterrupted_
         process = subprocess.Popen(command(mirror), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while _completed_lines(results) < completed_before_kill and process.poll() is None:
             time.sleep(0.2)
-        # The second kill waits until the first trial's snapshot outlives the lost half minute, so the kept
+        # The second kill waits until the first trial's snapshot outlives the lost seconds, so the kept
         # copy holds a checkpoint to cut (and a continuation or the best model may have to retrain).
         while completed_before_kill and (first_trial_snapshot_age(mirror) or 0.0) < LOST_SECONDS + 1:
             assert process.poll() is None, "the study ended before its first trial's snapshot was old enough"
@@ -199,7 +199,7 @@ def test_kill_loop_with_a_drive_mirror_ends_with_the_trials_of_an_uninterrupted_
     assert memory[-1] < min(memory) + 300, f"memory bounded by the restarts: {memory}"
 
 
-@pytest.mark.xdist_group("smoke")
+@pytest.mark.xdist_group("long")  # on a copy: it need not wait behind the smoke study's readers
 def test_a_lost_best_checkpoint_is_retrained_and_the_selection_stands(copy_of_smoke: SmokeRun) -> None:
     """The best trial's checkpoint did not survive (Drive lost it): the search's end trains the best trial's
     model again from its own values instead of failing, and the selected trial does not change."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import logging
 import re
 import subprocess
 import sys
@@ -15,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import run_study as cli
 from study.config import builtin_config_path, load_config
 from study.data.prepare import prepare_data
 from study.data.readers import dataset_arrays
 from study.report.info import load_report_data
 from study.report.render import render_html
 from study.results import DataSummary, ResultsPaths, TestMetrics, Threshold, read_csv
+from tests.cli_in_process import run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP_PATTERN = r"^(.+)_\d+$"
@@ -98,23 +97,11 @@ def test_a_bad_layout_exits_2_with_one_line_naming_what_was_found(
     tmp_path: Path, layout: dict[str, list[str]], extra: tuple[str, ...], expected: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    """Through run_study.main in this process: the command line's own code path and exit code, without the
-    1.8 s of a fresh interpreter per case (test_cli.py runs the script itself)."""
     data = _folders(tmp_path / "data", layout)
-    study_logger = logging.getLogger("study")  # run_study.main configures it: restored after
-    handlers, level, propagate = study_logger.handlers[:], study_logger.level, study_logger.propagate
-    try:
-        code = cli.main(["--config", str(builtin_config_path("smoke")), "--data", str(data), "--prepare-only",
-                         "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), *extra])  # fmt: skip
-    finally:
-        for handler in study_logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        study_logger.handlers[:] = handlers
-        study_logger.setLevel(level)
-        study_logger.propagate = propagate
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, lines
+    ran = run_main(["--config", str(builtin_config_path("smoke")), "--data", str(data), "--prepare-only",
+                    "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), *extra], capsys)  # fmt: skip
+    lines = ran.stderr.strip().splitlines()
+    assert ran.code == 2 and len(lines) == 1, lines
     assert re.search(expected, lines[0]), lines[0]
 
 
