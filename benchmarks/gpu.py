@@ -221,7 +221,7 @@ def night(measured: dict[str, dict[str, float]], scale: Scale, quick: bool) -> d
 
 def run(quick: bool) -> dict[str, Any]:
     scale = _scale(quick, bool(gpu_names()))
-    largest = settings(scale)[len(scale.resolutions) - 1]  # the largest size, trainable, the study's precision
+    largest = Setting(max(scale.resolutions), True, study_precision(), False)  # as the study trains at that size
     measured = {}
     for setting in settings(scale):
         measured[setting.name], model = time_setting(setting, scale)

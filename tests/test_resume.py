@@ -122,7 +122,7 @@ def test_a_second_writer_is_refused_while_the_first_lives(smoke_cache: Path, tmp
     assert third.returncode == 0, third.stdout[-2000:] + third.stderr[-2000:]
 
 
-@pytest.mark.xdist_group("long")  # after the other long runs: it waits for the smoke study only at its end
+@pytest.mark.xdist_group("long")  # it needs the smoke study only at its end: it runs before those that start with it
 def test_kill_loop_with_a_drive_mirror_ends_with_the_trials_of_an_uninterrupted_run(
     smoke_cache: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

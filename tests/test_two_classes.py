@@ -97,6 +97,7 @@ def test_a_bad_layout_exits_2_with_one_line_naming_what_was_found(
     tmp_path: Path, layout: dict[str, list[str]], extra: tuple[str, ...], expected: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    """Through run_study.main in this process (tests/cli_in_process.py); test_cli.py runs the script itself."""
     data = _folders(tmp_path / "data", layout)
     ran = run_main(["--config", str(builtin_config_path("smoke")), "--data", str(data), "--prepare-only",
                     "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), *extra], capsys)  # fmt: skip

@@ -2,7 +2,7 @@
 
 The study's kill-safety needs what keras-tuner keeps private: where its state files live, its retry queue,
 the hook that saves a trial, the hook that builds a trial's model, and a Hyperband tuner built around an
-oracle of our own; a chief, keras-tuner's trial server. Each is named here once, behind a public name, so a
+oracle of our own; a chief needs keras-tuner's trial server. Each is named here once, behind a public name, so a
 keras-tuner upgrade is checked in one module; another version is refused at import with what to install.
 """
 
@@ -151,7 +151,7 @@ def serve_trials(oracle: HyperbandOracle) -> None:
     server.start()
     while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
         time.sleep(CHIEF_POLL_SECONDS)
-    server.stop(grace=None)
+    server.stop(grace=CHIEF_POLL_SECONDS).wait()  # the last worker's final reply may still be on its way
 
 
 def _read_dataset(_: str, item: h5py.Group | h5py.Dataset) -> None:
