@@ -16,14 +16,16 @@ from study.results.restore import newest_complete
 LOST_SECONDS = 12
 
 
-def what_drive_kept(mirror: Path, kept: Path, killed_at: float, rename: bool = True) -> None:
-    """Copy `mirror` to `kept` as Drive may have kept it: every file written in the last LOST_SECONDS before the kill
-    removed; with `rename`, the oldest snapshot renamed `name (1).ext` (a rename that came back as a copy: a
+def what_drive_kept(
+    mirror: Path, kept: Path, killed_at: float, rename: bool = True, lost_seconds: float = LOST_SECONDS
+) -> None:
+    """Copy `mirror` to `kept` as Drive may have kept it: every file written in the last `lost_seconds` before the
+    kill removed; with `rename`, the oldest snapshot renamed `name (1).ext` (a rename that came back as a copy: a
     mangled name must be ignored, not taken for a snapshot); and one checkpoint that the newest complete
     snapshot lists cut short (the unit tests in test_mirror.py fall back past broken snapshots)."""
     shutil.copytree(mirror, kept)  # copy2 keeps the modification times the cut-off is read from
     for path in [path for path in kept.rglob("*") if path.is_file()]:
-        if path.stat().st_mtime > killed_at - LOST_SECONDS:
+        if path.stat().st_mtime > killed_at - lost_seconds:
             path.unlink()
     if rename:
         snapshots = snapshot_files(kept)

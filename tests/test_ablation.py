@@ -21,7 +21,7 @@ from scipy import stats
 
 from study.results import read_csv
 from tests.conftest import SmokeRun, smoke_command
-from tests.drive_loss import LOST_SECONDS, snapshot_content, what_drive_kept
+from tests.drive_loss import snapshot_content, what_drive_kept
 
 pytestmark = pytest.mark.slow
 
@@ -100,18 +100,19 @@ def test_smoke_ablation_latex_and_caption(smoke: SmokeRun) -> None:
 
 @pytest.mark.xdist_group("long")
 def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: SmokeRun, tmp_path: Path) -> None:
-    """Start from the smoke study with one of its four runs done, mirrored to "Drive"; kill -9 at a random
-    moment of the ablation, delete the local folder and resume from what Drive kept (its last seconds lost). The
-    runs match the uninterrupted study's, and only those the kept snapshot lacked trained, once each. The
-    uninterrupted study trained a variant's second seed on the model its first seed had traced; the rerun may
-    build it anew, so this also checks that a reused model trains exactly as a new one."""
+    """Start from the smoke study with three of its four runs done, mirrored to "Drive"; kill -9 at a random
+    moment of the last run, delete the local folder and resume from what Drive kept (its last seconds lost). The
+    runs match the uninterrupted study's, and only the one the kept snapshot lacked trained, once. The
+    uninterrupted study trained that run (its variant's second seed) on the model the first seed had traced; the
+    resumed process builds it anew, so this also checks that a reused model trains exactly as a new one."""
     results, mirror, kept = tmp_path / "results", tmp_path / "drive", tmp_path / "drive_kept"
     shutil.copytree(smoke.paths.root, results, ignore=shutil.ignore_patterns("ablation", "gradcam", "report*", "logs"))
     reference = read_csv(smoke.paths.ablation_runs)
     (results / "ablation" / "predictions").mkdir(parents=True)
-    lines = smoke.paths.ablation_runs.read_text().splitlines()[:2]  # the header and the first run
+    lines = smoke.paths.ablation_runs.read_text().splitlines()[:4]  # the header and the first three runs
     (results / "ablation" / "runs.csv").write_text("\n".join(lines) + "\n")
-    shutil.copy(smoke.paths.ablation_predictions(reference[0]["run_id"]), results / "ablation" / "predictions")
+    for run in reference[:3]:
+        shutil.copy(smoke.paths.ablation_predictions(run["run_id"]), results / "ablation" / "predictions")
     manifest = json.loads((results / "manifest.json").read_text())
     manifest["stages_done"] = ["data", "search", "evaluate"]
     (results / "manifest.json").write_text(json.dumps(manifest))
@@ -123,12 +124,15 @@ def test_kill_during_ablation_loses_no_finished_run_and_repeats_none(smoke: Smok
     first_snapshot = mirror / "snapshots" / "000001.json"
     while not first_snapshot.exists() and process.poll() is None:
         time.sleep(0.2)
-    # Late enough that the first snapshot survives the lost seconds; the three runs take over 40 s.
-    time.sleep(LOST_SECONDS + random.Random(5).uniform(1.0, 4.0))
+    # Drive loses the last 4 s here: the kill comes after the first snapshot outlived them, within the last run
+    # (its build, trace and two epochs take over 10 s).
+    lost_seconds = 4.0
+    time.sleep(lost_seconds + random.Random(5).uniform(1.0, 4.0))
     assert process.poll() is None, "the ablation finished before it could be killed"
     process.kill()
     process.wait()
-    what_drive_kept(mirror, kept, killed_at=time.time(), rename=False)  # one snapshot may survive: none to rename
+    # One snapshot survives: none to rename.
+    what_drive_kept(mirror, kept, killed_at=time.time(), rename=False, lost_seconds=lost_seconds)
     shutil.rmtree(results)
     kept_runs = {
         row["run_id"] for row in csv.DictReader(io.StringIO(snapshot_content(kept, "ablation/runs.csv") or ""))

@@ -254,20 +254,19 @@ def test_a_study_trained_on_one_keras_backend_is_refused_on_another(
     assert {path: path.read_bytes() for path in kept} == kept
 
 
-def test_a_real_study_without_a_gpu_is_refused_before_any_work(tmp_path: Path) -> None:
-    """A night on two vCPUs would look like a short study; the overnight config refuses to start it."""
+def test_a_real_study_without_a_gpu_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A night on two vCPUs would look like a short study; the overnight config refuses to start it. The backend
+    is made to list no GPU, so the refusal is checked on a machine that has one too."""
     write_dataset(tmp_path / "data")
-    command = [sys.executable, str(ROOT / "run_study.py"), "--data", str(tmp_path / "data"), "--results",
-               str(tmp_path / "r"), "--cache", str(tmp_path / "c")]  # fmt: skip
-    no_gpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=no_gpu)
-    assert completed.returncode == 2, completed.stdout[-2000:] + completed.stderr[-2000:]
-    line = completed.stderr.strip().splitlines()[-1]  # TensorFlow's own lines (why it found no GPU) come first
+    monkeypatch.setattr("study.device.gpu_names", lambda: [])
+    command = ["--data", str(tmp_path / "data"), "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c")]
+    refused = run_main(command, capsys)
+    assert refused.code == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    (line,) = [text for text in refused.stderr.splitlines() if text.startswith("error:")]
     assert line.startswith("error: model.require_gpu: no GPU visible") and "--cpu" in line and "TensorFlow" in line
-    assert [text for text in completed.stderr.splitlines() if text.startswith("error:")] == [line]
     assert not (tmp_path / "r" / "manifest.json").exists() and not (tmp_path / "c" / "arrays").exists()
-    cpu_anyway = subprocess.run(
-        [*command, "--cpu", "--prepare-only"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=no_gpu
-    )
-    assert cpu_anyway.returncode == 0, cpu_anyway.stderr[-2000:]
+    cpu_anyway = run_main([*command, "--cpu", "--prepare-only"], capsys)
+    assert cpu_anyway.code == 0, cpu_anyway.stderr[-2000:]
     assert "device: no GPU visible" in cpu_anyway.stdout

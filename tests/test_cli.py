@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_in_process import run_main
 from tests.conftest import SmokeRun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,16 +106,18 @@ def test_prepare_only_validates_splits_and_caches_then_stops(prepared: SmokeRun)
     assert len(json.loads(index.read_text())["entries"]) == sum(sum(c.values()) for c in summary["counts"].values())
 
 
-def test_a_run_in_a_format_1_folder_makes_it_format_2(prepared: SmokeRun, tmp_path: Path) -> None:
+def test_a_run_in_a_format_1_folder_makes_it_format_2(
+    prepared: SmokeRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A format-1 study opens (format 2 only added keys with defaults), and once this tool has written into it,
     its manifest says format 2, so an older tool refuses it by number rather than by the first unknown key."""
     results = tmp_path / "results"
     shutil.copytree(prepared.paths.root, results)
     manifest = json.loads((results / "manifest.json").read_text())
     (results / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
-    completed = run_cli(*prepared.command[2:4], "--results", str(results), "--cache", str(prepared.cache),
-                        "--prepare-only", cwd=tmp_path)  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    completed = run_main([*prepared.command[2:4], "--results", str(results), "--cache", str(prepared.cache),
+                          "--prepare-only"], capsys)  # fmt: skip
+    assert completed.code == 0, completed.stderr[-3000:]
     rewritten = json.loads((results / "manifest.json").read_text())
     assert (rewritten["format"], rewritten["stages_done"]) == (2, ["data"])
 
