@@ -116,6 +116,12 @@ class HyperbandTunerBase(keras_tuner.Hyperband):
         self.hypermodel.fit(hp, model, epochs=epochs)
         return model
 
+    def load_trial_model(self, trial: Trial) -> keras.Model:
+        """A finished trial's model from its own checkpoint. Hyperband's load_model would first load, as starting
+        weights, the checkpoint of the trial it continued, which may be cut short on Drive or already pruned."""
+        self.train_from_scratch = True
+        return self.load_model(trial)
+
     def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:  # called for every trial
         self.before_build(hp)
         if self.train_from_scratch:

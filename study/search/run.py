@@ -138,7 +138,7 @@ def _best_model(tuner: StudyHyperband, best: Trial) -> keras.Model:
     epoch that was its best."""
     if tuner.checkpoint_readable(best.trial_id):
         with quiet_optimizer_restore():
-            return tuner.load_model(best)
+            return tuner.load_trial_model(best)
     epochs = int(best.best_step) + 1
     logger.warning(
         "best trial %s: its checkpoint is missing or unreadable; training its model again for %d epochs",
