@@ -22,13 +22,9 @@ def _test_folder(run: SmokeRun) -> Path:
     return Path(DataSummary.read(run.paths.data_summary).data_root) / "test"
 
 
-def _serves_the_test_folder_as_the_study_did(
-    smoke: SmokeRun, command: list[str], cwd: Path, out: Path, model: str, tolerance: float
-) -> int:
-    """Run predict.py's command; every test film comes back under the path the study recorded, with the study's
-    probability (to `tolerance`), labelled at the study's threshold by the named model. Returns the film count."""
-    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+def _served_the_test_folder_as_the_study_did(smoke: SmokeRun, out: Path, model: str, tolerance: float) -> int:
+    """Every test film came back in `out` under the path the study recorded, with the study's probability (to
+    `tolerance`), labelled at the study's threshold by the named model. Returns the film count."""
     expected = {
         row["path"]: float(row["prob"]) for row in read_csv(smoke.paths.predictions_csv) if row["split"] == "test"
     }
@@ -45,11 +41,9 @@ def _serves_the_test_folder_as_the_study_did(
 
 def test_predict_reproduces_the_studys_test_predictions(smoke: SmokeRun, tmp_path: Path) -> None:
     out, cams = tmp_path / "predictions.csv", tmp_path / "cams"
-    command = [
-        sys.executable, str(ROOT / "predict.py"), "--results", str(smoke.paths.root), str(_test_folder(smoke)),
-        "--out", str(out), "--gradcam", str(cams),
-    ]  # fmt: skip
-    films = _serves_the_test_folder_as_the_study_did(smoke, command, tmp_path, out, "keras", 1e-5)
+    folder = str(_test_folder(smoke))
+    assert predict.main(["--results", str(smoke.paths.root), folder, "--out", str(out), "--gradcam", str(cams)]) == 0
+    films = _served_the_test_folder_as_the_study_did(smoke, out, "keras", 1e-5)
     assert len(list(cams.glob("*.png"))) == films
 
 
@@ -113,7 +107,9 @@ def test_an_exported_file_predicts_as_the_study_did_without_tensorflow(smoke: Sm
         sys.executable, "-c", script, "--results", str(smoke.paths.root), "--model", "tflite-fp32",
         str(_test_folder(smoke)), "--out", str(out),
     ]  # fmt: skip
-    _serves_the_test_folder_as_the_study_did(smoke, command, ROOT, out, "tflite-fp32", 1e-4)
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    _served_the_test_folder_as_the_study_did(smoke, out, "tflite-fp32", 1e-4)
 
 
 def test_a_variant_the_study_did_not_export_is_refused(
