@@ -145,6 +145,8 @@ def restart_process(reason: str) -> None:
     """Replace this process with a fresh run of the same command, which resumes exactly where this one is.
     Between steps every state file is written, so a restart loses nothing; the time budget carries over."""
     logger.info("%s (budget.memory_growth): restarting to free it", reason)
+    for child in psutil.Process().children():
+        child.kill()  # the export's conversions: the new process starts them again (an exec would orphan them)
     for handler in logging.getLogger("study").handlers:
         handler.flush()
     sys.stdout.flush()

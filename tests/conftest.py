@@ -8,9 +8,9 @@ Two fixtures, each built by whichever worker asks first while the other workers 
 
 The `xdist_group` marks in the test modules keep the smoke study's readers on one worker and the long runs on the
 other, so the two cores are busy from the first minute: most long runs start from the cache alone, and those that
-need the smoke study (the ablation kill, the lost checkpoint) come after them. Every TensorFlow process of the
-suite uses one thread per op pool: two workers' studies side by side then ran 18% faster on two cores than with
-TensorFlow's default pools, which spin and take the core from each other.
+need the smoke study (the ablation kill, the lost checkpoint, the export's resume) come after them. Every TensorFlow
+process of the suite uses one thread per op pool: two workers' studies side by side then ran 18% faster on two cores
+than with TensorFlow's default pools, which spin and take the core from each other.
 """
 
 from __future__ import annotations

@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from study.budget import Deadline
 from study.config import config_from_json
 from study.data.readers import dataset_arrays
-from study.export import convert as convert_module
 from study.export.runtime import TfliteModel
 from study.export.stage import export_best_model
 from study.results import EXPORT_COLUMNS, BestTrial, ResultsPaths, Threshold, read_csv, write_csv
 from study.results.vocab import EXPORT_VARIANTS
-from tests.conftest import SmokeRun
+from tests.conftest import ROOT, SmokeRun
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
+pytestmark = pytest.mark.slow
 
 
 def _test_films(smoke: SmokeRun) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -34,6 +36,7 @@ def _test_films(smoke: SmokeRun) -> tuple[list[str], np.ndarray, np.ndarray, np.
     return film_paths, films, labels, np.array([float(row["prob"]) for row in rows])
 
 
+@pytest.mark.xdist_group("smoke")
 def test_every_variant_is_written_and_float32_decides_as_keras_does(smoke: SmokeRun) -> None:
     paths = smoke.paths
     summary = {row["variant"]: row for row in read_csv(paths.export_summary)}
@@ -60,6 +63,7 @@ def test_every_variant_is_written_and_float32_decides_as_keras_does(smoke: Smoke
     assert sizes["int8"] < 0.5 * sizes["fp32"] and sizes["fp16"] < 0.6 * sizes["fp32"]
 
 
+@pytest.mark.xdist_group("smoke")
 def test_the_export_section_shows_each_variant(smoke: SmokeRun) -> None:
     html = smoke.paths.report.read_text()
     section = html[html.index('<section id="export">') :].split("</section>")[0]
@@ -68,8 +72,9 @@ def test_the_export_section_shows_each_variant(smoke: SmokeRun) -> None:
     assert "not converted" not in section and "AUC minus Keras" in section
 
 
+@pytest.mark.xdist_group("long")  # on a copy: the long runs' worker has the room
 def test_a_resumed_export_converts_only_what_is_missing_and_a_spent_budget_none(
-    smoke: SmokeRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    smoke: SmokeRun, tmp_path: Path
 ) -> None:
     results = tmp_path / "results"
     shutil.copytree(smoke.paths.root, results, ignore=shutil.ignore_patterns("tensorboard", "gradcam", "ablation"))
@@ -78,19 +83,36 @@ def test_a_resumed_export_converts_only_what_is_missing_and_a_spent_budget_none(
     write_csv(paths.export_summary, EXPORT_COLUMNS, [row for row in rows if row["variant"] != "fp16"])
     paths.export_model("fp16").unlink()
     cfg = config_from_json(paths.config.read_text(), paths.config)
-    converted: list[str] = []
-    real_convert = convert_module.convert
-
-    def counting_convert(saved: Path, variant: str, calibration: np.ndarray, target: Path) -> None:
-        converted.append(variant)
-        real_convert(saved, variant, calibration, target)
-
-    monkeypatch.setattr(convert_module, "convert", counting_convert)
+    kept = [variant for variant in EXPORT_VARIANTS if variant != "fp16"]
+    written = {variant: paths.export_model(variant).stat().st_mtime_ns for variant in kept}
     spent = export_best_model(cfg, paths, smoke.cache, Deadline(ends_at=0.0))
-    assert spent is not None and "time budget" in spent and not converted
+    assert spent is not None and "time budget" in spent and not paths.export_model("fp16").exists()
     assert export_best_model(cfg, paths, smoke.cache, Deadline(None)) is None
-    assert converted == ["fp16"]
+    assert paths.export_model("fp16").is_file()
+    assert {variant: paths.export_model(variant).stat().st_mtime_ns for variant in kept} == written, "converted once"
     after = {row["variant"]: row for row in read_csv(paths.export_summary)}
     assert list(after) == list(EXPORT_VARIANTS) and after["fp16"]["status"] == "ok"
-    kept = [row for row in rows if row["variant"] != "fp16"]
-    assert all(after[row["variant"]] == row for row in kept), "finished rows are kept as they were written"
+    assert all(after[row["variant"]] == row for row in rows if row["variant"] != "fp16"), "finished rows as written"
+    assert not list(paths.export_dir.glob("*.partial")), "no half-written file left behind"
+
+
+@pytest.mark.xdist_group("smoke")
+def test_a_killed_study_leaves_no_converter_behind(smoke: SmokeRun, tmp_path: Path) -> None:
+    """The conversions run in a child process beside the ablation; a kill -9 of the study (a Colab runtime dying)
+    must take the child with it, or it would go on writing into a folder that a resumed study owns."""
+    script = (
+        "import sys, numpy as np; from pathlib import Path; from study.export.background import ConversionJob; "
+        "ConversionJob(Path(sys.argv[1]), {'fp32': Path(sys.argv[2])}, np.zeros((1, 48, 48, 1), np.uint8)); "
+        "print('started', flush=True); import time; time.sleep(600)"
+    )
+    target = tmp_path / "model_fp32.tflite"
+    study = subprocess.Popen([sys.executable, "-c", script, str(smoke.paths.best_model), str(target)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert study.stdout is not None and study.stdout.readline().strip() == "started"
+        (converter,) = psutil.Process(study.pid).children()
+    finally:
+        study.kill()
+        study.wait()
+    converter.wait(timeout=60)  # psutil.TimeoutExpired if it outlived the study
+    assert not target.exists()

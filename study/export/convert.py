@@ -6,10 +6,10 @@ writes a SavedModel internally and falls back to an older, crash-prone path when
 and its preprocessing stay inside every file, so a raw film goes in. Full-integer int8 is calibrated on
 training films only (never validation or test) and keeps a float32 output, the probability.
 
-TFLite's converter is TensorFlow's and takes a TensorFlow graph. On another Keras backend the model is saved and
-converted by a child process on the TensorFlow backend (`python -m study.export.convert`): the .keras file is the
-same model on either backend, while JAX's own route to TensorFlow (jax2tf) carries the augmentation layers' uint32
-seed state into the graph, which TFLite refuses.
+TFLite's converter is TensorFlow's and takes a TensorFlow graph. The study runs this module as a child process on the
+TensorFlow backend whatever its own backend (`export.background`): the
+.keras file is the same model on either backend, while JAX's own route to TensorFlow (jax2tf) carries the
+augmentation layers' uint32 seed state into the graph, which TFLite refuses.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import tempfile
-from collections.abc import Callable
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +63,9 @@ def convert(saved: Path, variant: str, calibration: np.ndarray, target: Path) ->
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
     _configure(converter, variant, calibration)
     flatbuffer = converter.convert()
-    partial = target.with_suffix(".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # whole or absent, whoever else writes
     partial.write_bytes(flatbuffer)
     partial.replace(target)
-
-
-def export_variants(
-    model: keras.Model, variants: tuple[str, ...], calibration: np.ndarray, target_of: Callable[[str], Path]
-) -> dict[str, str | None]:
-    """Each variant's converter error, or None where its file was written."""
-    targets = {variant: target_of(variant) for variant in variants}
-    with tempfile.TemporaryDirectory(prefix="export-") as scratch:
-        if keras.backend.backend() == "tensorflow":
-            return _convert_all(model, targets, calibration, Path(scratch))
-        return _convert_on_tensorflow(model, targets, calibration, Path(scratch))
 
 
 def _convert_all(
@@ -96,47 +83,13 @@ def _convert_all(
     return errors
 
 
-def _convert_on_tensorflow(
-    model: keras.Model, targets: dict[str, Path], calibration: np.ndarray, scratch: Path
-) -> dict[str, str | None]:
-    """The same conversion in a child process on the TensorFlow backend, from the model saved to scratch."""
-    logger.info("export: converting on the TensorFlow backend in a child process (this run is on %s)",
-                keras.backend.backend())  # fmt: skip
-    model.save(scratch / "model.keras")
-    np.save(scratch / "calibration.npy", calibration)
-    scratch = scratch.resolve()  # the child runs in the repository's folder, not this process's
-    request = {"model": str(scratch / "model.keras"), "calibration": str(scratch / "calibration.npy"),
-               "targets": {variant: str(target.resolve()) for variant, target in targets.items()},
-               "errors": str(scratch / "errors.json")}  # fmt: skip
-    root = Path(__file__).resolve().parents[2]
-    # The converter needs no GPU, and this process's JAX holds most of its memory.
-    environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "",
-                   "PYTHONPATH": os.pathsep.join(filter(None, (str(root), os.environ.get("PYTHONPATH"))))}  # fmt: skip
-    completed = subprocess.run(
-        [sys.executable, "-m", "study.export.convert", json.dumps(request)], env=environment, cwd=root,
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if completed.returncode != 0:
-        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-        logger.warning("export: the TensorFlow process failed (exit %d): %s", completed.returncode, last)
-        return {variant: f"TensorFlow process exit {completed.returncode}: {last}" for variant in targets}
-    errors: dict[str, str | None] = json.loads(Path(request["errors"]).read_text(encoding="utf-8"))
-    for variant, error in errors.items():
-        if error is not None:
-            logger.warning("export: %s failed to convert: %s", variant, error)
-    return errors
-
-
-def _child(request: dict[str, Any]) -> None:
-    """The TensorFlow side of `_convert_on_tensorflow`: load, convert every variant, write the errors."""
+def convert_request(request: dict[str, Any]) -> None:
+    """The child process of `export.background.ConversionJob`: load the model, convert every variant, write the
+    errors and the time it finished."""
     model = keras.saving.load_model(request["model"], compile=False)
     calibration = np.load(request["calibration"])
     targets = {variant: Path(target) for variant, target in request["targets"].items()}
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:
         errors = _convert_all(model, targets, calibration, Path(scratch))
-    Path(request["errors"]).write_text(json.dumps(errors), encoding="utf-8")
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    _child(json.loads(sys.argv[1]))
+    outcome = {"errors": errors, "finished": time.time()}  # the parent's clock for how long converting took
+    Path(request["errors"]).write_text(json.dumps(outcome), encoding="utf-8")

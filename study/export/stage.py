@@ -2,14 +2,17 @@
 
 The test set was already scored once, by the evaluate stage, with the model selected on validation; an export
 changes no choice, so scoring each file on the same films, beside the Keras model's own probabilities for them,
-measures what the conversion costs, nothing else. Each variant's row of export/summary.csv is written as it
-finishes: a study killed half-way converts, on its next start, the variants without a row, and tries a failed
-one again.
+measures what the conversion costs, nothing else. The conversions run in a child process (export.background), which
+the pipeline starts before the ablation and collects after it; the files are then scored and timed one by one, each
+variant's row of export/summary.csv written as it is scored: a study killed half-way converts, on its next start,
+the variants without a row, and tries a failed one again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -21,8 +24,9 @@ from study.config import StudyConfig
 from study.data.readers import dataset_arrays, study_classes
 from study.evaluate.metrics import Predictions, cluster_bootstrap, make_predictions, point_metrics, rank_auc
 from study.evaluate.stage import load_best_model, predict
+from study.export.background import ConversionJob
 from study.export.runtime import TfliteModel
-from study.results import EXPORT_COLUMNS, ResultsPaths, Threshold, read_csv, write_csv
+from study.results import EXPORT_COLUMNS, BestTrial, ResultsPaths, Threshold, read_csv, write_csv
 from study.results.classes import Classes
 from study.results.vocab import EXPORT_VARIANTS
 
@@ -81,32 +85,55 @@ def score_variant(
     }  # fmt: skip
 
 
-def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline) -> str | None:
-    """Convert, score and time each variant not yet in export/summary.csv; why it stopped short, or None."""
-    from study.export.convert import export_variants
+@dataclass(frozen=True)
+class PendingExport:
+    """An export whose variants are converting in a child process (export.background) while the study goes on."""
 
+    todo: tuple[str, ...]
+    job: ConversionJob
+
+
+def start_export(
+    cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline
+) -> PendingExport | str | None:
+    """Start converting each variant not yet in export/summary.csv. Returns the conversion under way, None when
+    every variant is done, or why none was started (the time budget)."""
     written = read_csv(paths.export_summary) if paths.export_summary.exists() else []
-    done = {row["variant"]: row for row in written if row["status"] == "ok"}
-    todo = [variant for variant in EXPORT_VARIANTS if variant not in done]
+    done = {row["variant"] for row in written if row["status"] == "ok"}
+    todo = tuple(variant for variant in EXPORT_VARIANTS if variant not in done)
     if not todo:
         return None
     if deadline.left() <= 0:
         logger.info("export: the time budget is spent; %d variant(s) not exported", len(todo))
         return f"time budget: {len(todo)} export variant(s) not made"
-    model, resolution = load_best_model(paths)
-    decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
+    resolution = BestTrial.read(paths.best_hyperparameters).resolution
     split_rows = read_csv(paths.split_csv)
-    test_rows = [row for row in split_rows if row["split"] == "test"]
-    films = decoded.take(resolution, [row["path"] for row in test_rows])
-    keras_test = _keras_test_predictions(test_rows, films, model, cfg.search.batch_size, study_classes(paths))
+    decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
     calibration = decoded.take(resolution, _calibration_films(split_rows, cfg.evaluate.seed))
     paths.export_dir.mkdir(parents=True, exist_ok=True)
-    errors = export_variants(model, tuple(todo), calibration, paths.export_model)
+    targets = {variant: paths.export_model(variant) for variant in todo}
+    logger.info("export: converting %s in a child process on TensorFlow", ", ".join(todo))
+    return PendingExport(todo, ConversionJob(paths.best_model, targets, calibration))
+
+
+def finish_export(pending: PendingExport, cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> float:
+    """Wait for the conversions, then score and time each file, one row of export/summary.csv each. Returns the
+    stage's own seconds: converting, then scoring, without the wait for what ran beside it."""
+    errors = pending.job.wait()
+    logger.info("export: converted in %.1f s", pending.job.seconds)
+    scoring_started = time.monotonic()
+    written = read_csv(paths.export_summary) if paths.export_summary.exists() else []
+    done = {row["variant"]: row for row in written if row["status"] == "ok"}
+    model, resolution = load_best_model(paths)
+    decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
+    test_rows = [row for row in read_csv(paths.split_csv) if row["split"] == "test"]
+    films = decoded.take(resolution, [row["path"] for row in test_rows])
+    keras_test = _keras_test_predictions(test_rows, films, model, cfg.search.batch_size, study_classes(paths))
     threshold = Threshold.read(paths.threshold).threshold
-    for variant in todo:
+    for variant in pending.todo:
         row: dict[str, object] = {"variant": variant, "file": paths.export_model(variant).name}
-        if errors[variant] is not None:
-            row.update(status="failed", error=errors[variant])
+        if errors.get(variant, "not converted") is not None:
+            row.update(status="failed", error=errors.get(variant, "not converted"))
         else:
             tflite = TfliteModel(paths.export_model(variant))
             row.update(status="ok", size_bytes=paths.export_model(variant).stat().st_size,
@@ -118,4 +145,14 @@ def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, de
             )  # fmt: skip
         done[variant] = row
         write_csv(paths.export_summary, EXPORT_COLUMNS, [done[v] for v in EXPORT_VARIANTS if v in done])
-    return None
+    return pending.job.seconds + time.monotonic() - scoring_started
+
+
+def export_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path, deadline: Deadline) -> str | None:
+    """The whole stage at once: convert, score and time each variant not yet in export/summary.csv; why it stopped
+    short, or None."""
+    pending = start_export(cfg, paths, cache_dir, deadline)
+    if isinstance(pending, PendingExport):
+        finish_export(pending, cfg, paths, cache_dir)
+        return None
+    return pending

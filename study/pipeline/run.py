@@ -14,7 +14,6 @@ from pathlib import Path
 
 from study.budget import Deadline, run_deadline
 from study.config import StudyConfig, config_to_json
-from study.errors import UserInputError
 from study.pipeline.continuity import follow_moved_films, now, record_machine
 from study.pipeline.identity import (
     SYNTHETIC_SOURCE,
@@ -24,6 +23,7 @@ from study.pipeline.identity import (
     untested_versions,
     versions,
 )
+from study.pipeline.order import check_stage_order, final_status
 from study.results import FORMAT_VERSION, STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
 from study.results.lock import single_writer
 from study.results.mirror import Mirror
@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 MODEL_STAGES = ("search", "evaluate", "export", "ablation", "gradcam")
 BEST_MODEL_STAGES = ("evaluate", "export", "ablation", "gradcam")  # they start from best/model.keras
-OPTIONAL_STAGES = ("export", "ablation")  # no later stage needs them, so --stages may leave them out
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,7 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     data_source = SYNTHETIC_SOURCE if request.data_path is None else str(request.data_path.resolve())
     manifest = read_manifest(paths.manifest) or Manifest.new(request.command, versions(), git_sha())
     check_same_study(paths, request.cfg, data_source, manifest)
-    _check_stage_order(request.stages, manifest.stages_done)
+    check_stage_order(request.stages, manifest.stages_done)
     if any(stage in request.stages and stage not in manifest.stages_done for stage in MODEL_STAGES):
         from study.device import cache_compilations
 
@@ -231,6 +230,7 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     if "data" in manifest.stages_done and needs_films:
         manifest = follow_moved_films(ctx, manifest)
     machine_checked = False
+    converting = None  # the export's conversions while the ablation trains beside them (export/background.py)
     try:
         for stage in STAGES:
             if stage not in request.stages:
@@ -246,52 +246,52 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
                 manifest, machine_checked = record_machine(manifest, request.cfg), True
                 manifest.write(paths.manifest)  # workers check their backend against it before they train
             if stage == "report":  # the page shows the study's final status, so settle it first
-                manifest = replace(manifest, status=_final_status(manifest), finished=now())
+                manifest = replace(manifest, status=final_status(manifest), finished=now())
                 manifest.write(paths.manifest)
             started = time.monotonic()
+            if stage == "export" and "ablation" in request.stages and "ablation" not in manifest.stages_done:
+                from study.export.stage import PendingExport, start_export
+
+                pending = start_export(request.cfg, paths, request.cache_dir, ctx.ablation_deadline)
+                if isinstance(pending, PendingExport):
+                    converting = pending  # done once the ablation is
+                    continue
+                manifest = _stage_done(manifest, stage, time.monotonic() - started, pending, mirror, paths)
+                continue
             stopped = STAGE_FUNCTIONS[stage](ctx)
-            seconds = round(time.monotonic() - started, 1)
-            manifest = replace(
-                manifest,
-                # several stages may stop short (search, ablation): keep every reason
-                stopped="; ".join(filter(None, (manifest.stopped, stopped))) or None,
-                stage_seconds={**manifest.stage_seconds, stage: seconds},
-                stages_done=tuple(dict.fromkeys((*manifest.stages_done, stage))),
-            )
-            manifest.write(paths.manifest)
-            _sync(mirror, f"stage {stage} done")
-            logger.info("stage %s: done in %.1f s", stage, seconds)
+            manifest = _stage_done(manifest, stage, time.monotonic() - started, stopped, mirror, paths)
+            if converting is not None:
+                from study.export.stage import finish_export
+
+                seconds = finish_export(converting, request.cfg, paths, request.cache_dir)
+                converting = None
+                manifest = _stage_done(manifest, "export", seconds, None, mirror, paths)
     except BaseException as error:
+        if converting is not None:
+            converting.job.cancel()
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         replace(manifest, status=status, finished=now()).write(paths.manifest)
         _sync(mirror, f"study {status}")
         raise
     if "report" not in request.stages:
-        manifest = replace(manifest, status=_final_status(manifest), finished=now())
+        manifest = replace(manifest, status=final_status(manifest), finished=now())
         manifest.write(paths.manifest)
         _sync(mirror, f"study {manifest.status}")
     return manifest
 
 
-def _check_stage_order(requested: tuple[str, ...], done: tuple[str, ...]) -> None:
-    """Each stage reads what the earlier ones wrote, so they must be done or run now; the report alone
-    works on any partial study. Checked before any work, so a wrong --stages costs nothing."""
-    available = [stage for stage in STAGES if stage != "report"]
-    for stage in (s for s in available if s in requested):
-        earlier = [s for s in available[: available.index(stage)] if s not in OPTIONAL_STAGES]
-        missing = [s for s in earlier if s not in done and s not in requested]
-        if missing:
-            raise UserInputError(
-                f"--stages: stage {stage} needs stage {missing[0]} done first in this --results folder; "
-                f"add it, e.g. --stages {','.join([*missing, stage])}"
-            )
-
-
-def _final_status(manifest: Manifest) -> str:
-    """complete once every available stage before the report is done; stopped when a stage ended short of the
-    plan (the time budget); partial when a run (e.g. --prepare-only) ended on purpose with stages still to do,
-    so no reader mistakes it for a study still running."""
-    if manifest.stopped:
-        return "stopped"
-    needed = [stage for stage in STAGES if stage != "report"]
-    return "complete" if all(stage in manifest.stages_done for stage in needed) else "partial"
+def _stage_done(
+    manifest: Manifest, stage: str, seconds: float, stopped: str | None, mirror: Mirror | None, paths: ResultsPaths
+) -> Manifest:
+    """Record a finished stage (its seconds, and why it stopped short if it did) in the manifest and the mirror."""
+    manifest = replace(
+        manifest,
+        # several stages may stop short (search, ablation): keep every reason
+        stopped="; ".join(filter(None, (manifest.stopped, stopped))) or None,
+        stage_seconds={**manifest.stage_seconds, stage: round(seconds, 1)},
+        stages_done=tuple(s for s in STAGES if s in (*manifest.stages_done, stage)),  # the export may end later
+    )
+    manifest.write(paths.manifest)
+    _sync(mirror, f"stage {stage} done")
+    logger.info("stage %s: done in %.1f s", stage, seconds)
+    return manifest
