@@ -7,6 +7,7 @@ to start a trial that would run past the budget instead of being cut off in the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -145,8 +146,11 @@ def restart_process(reason: str) -> None:
     """Replace this process with a fresh run of the same command, which resumes exactly where this one is.
     Between steps every state file is written, so a restart loses nothing; the time budget carries over."""
     logger.info("%s (budget.memory_growth): restarting to free it", reason)
-    for child in psutil.Process().children():
-        child.kill()  # the export's conversions: the new process starts them again (an exec would orphan them)
+    children = psutil.Process().children()  # the export's conversions: the new process starts them again
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()  # after an exec it would go on converting, its results never collected
+    psutil.wait_procs(children, timeout=5)
     for handler in logging.getLogger("study").handlers:
         handler.flush()
     sys.stdout.flush()

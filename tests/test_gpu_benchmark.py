@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,8 @@ def test_without_a_gpu_it_says_so_and_measures_nothing(
     assert spec is not None and spec.loader is not None
     benchmark = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, benchmark)  # its dataclasses look their module up there
+    monkeypatch.setattr(sys, "path", [*sys.path])  # the script puts the repository first; only for this test
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))  # it sets a default
     spec.loader.exec_module(benchmark)
     monkeypatch.setattr(benchmark, "gpu_names", lambda: [])
     monkeypatch.setattr("study.device.gpu_names", lambda: [])  # what device_line lists

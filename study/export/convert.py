@@ -6,8 +6,8 @@ writes a SavedModel internally and falls back to an older, crash-prone path when
 and its preprocessing stay inside every file, so a raw film goes in. Full-integer int8 is calibrated on
 training films only (never validation or test) and keeps a float32 output, the probability.
 
-TFLite's converter is TensorFlow's and takes a TensorFlow graph. The study runs this module as a child process on the
-TensorFlow backend whatever its own backend (`export.background`): the
+TFLite's converter is TensorFlow's and takes a TensorFlow graph. The study converts in a child process on the
+TensorFlow backend whatever its own backend (`export.background`, which calls `convert_request`): the
 .keras file is the same model on either backend, while JAX's own route to TensorFlow (jax2tf) carries the
 augmentation layers' uint32 seed state into the graph, which TFLite refuses.
 """
@@ -63,7 +63,7 @@ def convert(saved: Path, variant: str, calibration: np.ndarray, target: Path) ->
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
     _configure(converter, variant, calibration)
     flatbuffer = converter.convert()
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # whole or absent, whoever else writes
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # the mirror skips it; whole or absent after
     partial.write_bytes(flatbuffer)
     partial.replace(target)
 

@@ -111,6 +111,8 @@ def start_export(
     decoded = dataset_arrays(paths, [resolution], cfg.data.aspect, cache_dir)
     calibration = decoded.take(resolution, _calibration_films(split_rows, cfg.evaluate.seed))
     paths.export_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in paths.export_dir.glob(".*.tmp"):  # a converter killed mid-write
+        leftover.unlink()
     targets = {variant: paths.export_model(variant) for variant in todo}
     logger.info("export: converting %s in a child process on TensorFlow", ", ".join(todo))
     return PendingExport(todo, ConversionJob(paths.best_model, targets, calibration))
@@ -120,7 +122,8 @@ def finish_export(pending: PendingExport, cfg: StudyConfig, paths: ResultsPaths,
     """Wait for the conversions, then score and time each file, one row of export/summary.csv each. Returns the
     stage's own seconds: converting, then scoring, without the wait for what ran beside it."""
     errors = pending.job.wait()
-    logger.info("export: converted in %.1f s", pending.job.seconds)
+    if pending.job.seconds:
+        logger.info("export: converted in %.1f s", pending.job.seconds)
     scoring_started = time.monotonic()
     written = read_csv(paths.export_summary) if paths.export_summary.exists() else []
     done = {row["variant"]: row for row in written if row["status"] == "ok"}

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from study.budget import Deadline, run_deadline
 from study.config import StudyConfig, config_to_json
@@ -24,11 +25,15 @@ from study.pipeline.identity import (
     versions,
 )
 from study.pipeline.order import check_stage_order, final_status
+from study.pipeline.record import stage_done, sync
 from study.results import FORMAT_VERSION, STAGES, Manifest, ResultsPaths, atomic_write_text, read_manifest
 from study.results.lock import single_writer
 from study.results.mirror import Mirror
 from study.results.restore import restore_if_needed
 from study.search.distributed import SINGLE, Role
+
+if TYPE_CHECKING:
+    from study.export.stage import PendingExport
 
 logger = logging.getLogger(__name__)
 
@@ -178,11 +183,6 @@ def run_study(request: StudyRequest) -> Manifest:
         return _run_stages(request, mirror)
 
 
-def _sync(mirror: Mirror | None, label: str) -> None:
-    if mirror is not None:
-        mirror.sync(label)
-
-
 def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     """The stages in order, finished ones skipped; the manifest is rewritten after each (and once the first
     training stage has recorded the device and backend)."""
@@ -222,7 +222,7 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
         check_model_settings(request.cfg.model, request.cfg.space.resolutions, request.cfg.gradcam.layer)
     atomic_write_text(paths.config, config_to_json(request.cfg))
     manifest.write(paths.manifest)
-    _sync(mirror, "study started")  # the mirror holds the study before its first long step
+    sync(mirror, "study started")  # the mirror holds the study before its first long step
     ctx = StageContext(request, paths, request.data_path or Path(), *deadlines, mirror)
     needs_films = [s for s in request.stages if s != "report" and (s == "data" or s not in manifest.stages_done)]
     if request.data_path is None and needs_films:
@@ -230,7 +230,7 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     if "data" in manifest.stages_done and needs_films:
         manifest = follow_moved_films(ctx, manifest)
     machine_checked = False
-    converting = None  # the export's conversions while the ablation trains beside them (export/background.py)
+    converting: PendingExport | None = None  # the export's conversions while the ablation trains beside them
     try:
         for stage in STAGES:
             if stage not in request.stages:
@@ -256,42 +256,25 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
                 if isinstance(pending, PendingExport):
                     converting = pending  # done once the ablation is
                     continue
-                manifest = _stage_done(manifest, stage, time.monotonic() - started, pending, mirror, paths)
+                manifest = stage_done(manifest, stage, time.monotonic() - started, pending, mirror, paths)
                 continue
             stopped = STAGE_FUNCTIONS[stage](ctx)
-            manifest = _stage_done(manifest, stage, time.monotonic() - started, stopped, mirror, paths)
+            manifest = stage_done(manifest, stage, time.monotonic() - started, stopped, mirror, paths)
             if converting is not None:
                 from study.export.stage import finish_export
 
                 seconds = finish_export(converting, request.cfg, paths, request.cache_dir)
                 converting = None
-                manifest = _stage_done(manifest, "export", seconds, None, mirror, paths)
+                manifest = stage_done(manifest, "export", seconds, None, mirror, paths)
     except BaseException as error:
         if converting is not None:
             converting.job.cancel()
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         replace(manifest, status=status, finished=now()).write(paths.manifest)
-        _sync(mirror, f"study {status}")
+        sync(mirror, f"study {status}")
         raise
     if "report" not in request.stages:
         manifest = replace(manifest, status=final_status(manifest), finished=now())
         manifest.write(paths.manifest)
-        _sync(mirror, f"study {manifest.status}")
-    return manifest
-
-
-def _stage_done(
-    manifest: Manifest, stage: str, seconds: float, stopped: str | None, mirror: Mirror | None, paths: ResultsPaths
-) -> Manifest:
-    """Record a finished stage (its seconds, and why it stopped short if it did) in the manifest and the mirror."""
-    manifest = replace(
-        manifest,
-        # several stages may stop short (search, ablation): keep every reason
-        stopped="; ".join(filter(None, (manifest.stopped, stopped))) or None,
-        stage_seconds={**manifest.stage_seconds, stage: round(seconds, 1)},
-        stages_done=tuple(s for s in STAGES if s in (*manifest.stages_done, stage)),  # the export may end later
-    )
-    manifest.write(paths.manifest)
-    _sync(mirror, f"stage {stage} done")
-    logger.info("stage %s: done in %.1f s", stage, seconds)
+        sync(mirror, f"study {manifest.status}")
     return manifest

@@ -95,7 +95,8 @@ class HyperbandTunerBase(keras_tuner.Hyperband):
     def is_worker(self) -> bool:
         return self._is_worker()
 
-    train_from_scratch = False  # set for a continuation whose parent's checkpoint is lost, and for a retrain
+    # set for a continuation whose parent's checkpoint is lost, for a retrain, and to load a finished trial
+    train_from_scratch = False
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         """Hyperband's trial, except a continuation whose parent's checkpoint cannot be read (lost with a
@@ -120,7 +121,10 @@ class HyperbandTunerBase(keras_tuner.Hyperband):
         """A finished trial's model from its own checkpoint. Hyperband's load_model would first load, as starting
         weights, the checkpoint of the trial it continued, which may be cut short on Drive or already pruned."""
         self.train_from_scratch = True
-        return self.load_model(trial)
+        try:
+            return self.load_model(trial)
+        finally:
+            self.train_from_scratch = False
 
     def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:  # called for every trial
         self.before_build(hp)
