@@ -94,7 +94,7 @@ def test_a_resumed_export_converts_only_what_is_missing_and_a_spent_budget_none(
     after = {row["variant"]: row for row in read_csv(paths.export_summary)}
     assert list(after) == list(EXPORT_VARIANTS) and after["fp16"]["status"] == "ok"
     assert all(after[row["variant"]] == row for row in rows if row["variant"] != "fp16"), "finished rows as written"
-    assert not list(paths.export_dir.glob("*.partial")), "no half-written file left behind"
+    assert not list(paths.export_dir.glob(".*.tmp")), "no half-written file left behind"
 
 
 @pytest.mark.xdist_group("smoke")

@@ -135,8 +135,9 @@ def finish_export(pending: PendingExport, cfg: StudyConfig, paths: ResultsPaths,
     threshold = Threshold.read(paths.threshold).threshold
     for variant in pending.todo:
         row: dict[str, object] = {"variant": variant, "file": paths.export_model(variant).name}
-        if errors.get(variant, "not converted") is not None:
-            row.update(status="failed", error=errors.get(variant, "not converted"))
+        error = errors.get(variant, "not converted")
+        if error is not None:
+            row.update(status="failed", error=error)
         else:
             tflite = TfliteModel(paths.export_model(variant))
             row.update(status="ok", size_bytes=paths.export_model(variant).stat().st_size,
