@@ -103,12 +103,3 @@ def allow_compiling_on_jax(layers: Iterable[keras.layers.Layer]) -> None:
     for layer in layers:
         if isinstance(layer, (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)):
             layer.supports_jit = True
-
-
-def load_model(path: Path) -> keras.Model:
-    """A saved study model, uncompiled, for prediction and Grad-CAM on the active backend."""
-    model = keras.saving.load_model(path, compile=False)
-    if keras.backend.backend() == "jax":
-        allow_compiling_on_jax(model.layers)
-        model.jit_compile = True  # loading settled it from the flags as saved
-    return model

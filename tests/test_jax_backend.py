@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from study.config import ModelConfig
-from study.device import load_model
 from study.search.hypermodel import build_model
+from study.search.saving import load_model
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the JAX backend only (KERAS_BACKEND=jax)")
 

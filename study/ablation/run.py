@@ -36,8 +36,9 @@ from study.results import (
 )
 from study.results.mirror import Mirror
 from study.results.vocab import ABLATION_TEST_METRICS, HP_NAMES
-from study.search.hypermodel import build_from_values, build_optimizer, class_weights, save_model_atomically
+from study.search.hypermodel import build_from_values, build_optimizer, class_weights
 from study.search.ledger import search_clock
+from study.search.saving import save_model_atomically
 from study.search.tuner import FailOnNaN
 
 logger = logging.getLogger(__name__)

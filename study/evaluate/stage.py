@@ -9,10 +9,10 @@ import numpy as np
 
 from study.config import StudyConfig
 from study.data.readers import dataset_arrays, load_split_rows, study_classes
-from study.device import load_model
 from study.evaluate.metrics import make_predictions, write_evaluation
 from study.evaluate.subgroups import subgroup_sensitivities
 from study.results import BestTrial, ResultsPaths
+from study.search.saving import load_model
 
 
 def load_best_model(paths: ResultsPaths) -> tuple[keras.Model, int]:

@@ -19,11 +19,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from study.ablation.plan import BEST, run_seeds
 from study.ablation.tables import variant_label
-from study.device import load_model
 from study.explain.gallery import overlay
 from study.explain.gradcam import GradCam, upsample
 from study.explain.scores import border_energy_share
 from study.results import COMPARISON_COLUMNS, DataSummary, ResultsPaths, read_csv, write_csv
+from study.search.saving import load_model
 
 logger = logging.getLogger(__name__)
 

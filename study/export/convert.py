@@ -26,6 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from study.search.saving import load_model
+
 logger = logging.getLogger(__name__)
 
 
@@ -86,7 +88,7 @@ def _convert_all(
 def convert_request(request: dict[str, Any]) -> None:
     """The child process of `export.background.ConversionJob`: load the model, convert every variant, write the
     errors and the time it finished."""
-    model = keras.saving.load_model(request["model"], compile=False)
+    model = load_model(Path(request["model"]))
     calibration = np.load(request["calibration"])
     targets = {variant: Path(target) for variant, target in request["targets"].items()}
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -21,6 +20,7 @@ from study.config import ModelConfig, SearchConfig, SpaceConfig
 from study.data.split import SplitArrays
 from study.device import allow_compiling_on_jax, gpu_names
 from study.errors import UserInputError
+from study.search.batchnorm import with_fused_batchnorm
 from study.search.optimizer import FusedAdam
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def _backbone(resolution: int, model_cfg: ModelConfig) -> keras.Model:
                 f"({type(error).__name__}: {error}); connect to the internet once, or pass --weights PATH.h5 or none"
             ) from error
         raise
-    return backbone
+    return with_fused_batchnorm(backbone)
 
 
 def check_model_settings(model_cfg: ModelConfig, resolutions: Sequence[int], gradcam_layer: str) -> None:
@@ -227,11 +227,3 @@ def build_optimizer(model: keras.Model) -> None:
     beside them."""
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-
-
-def save_model_atomically(model: keras.Model, path: Path) -> None:
-    """Written beside, then renamed, so a kill never leaves half a model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(partial)
-    partial.replace(path)

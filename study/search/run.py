@@ -16,10 +16,11 @@ from study.results import BestTrial, Calibration, DataSummary, ResultsPaths
 from study.results.mirror import Mirror
 from study.search.calibration import calibrate
 from study.search.distributed import Role
-from study.search.hypermodel import ChestXrayHyperModel, resolve_precision, save_model_atomically
+from study.search.hypermodel import ChestXrayHyperModel, resolve_precision
 from study.search.keras_tuner_api import Trial
 from study.search.ledger import TUNER_KEYS, SearchLedger
 from study.search.plan import hyperband_plan, trials_that_fit
+from study.search.saving import save_model_atomically
 from study.search.tuner import (
     StudyHyperband,
     quiet_optimizer_restore,

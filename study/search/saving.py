@@ -1,0 +1,31 @@
+"""A study model to disk and back: written whole or not at all, and read with the study's own layer and
+optimizer classes registered, on whichever backend runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from study.device import allow_compiling_on_jax
+from study.search.batchnorm import FusedBatchNormalization
+from study.search.optimizer import FusedAdam
+
+STUDY_OBJECTS = (FusedBatchNormalization, FusedAdam)  # what a saved model names; imported here, so registered
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    """Written beside, then renamed, so a kill never leaves half a model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(partial)
+    partial.replace(path)
+
+
+def load_model(path: Path) -> keras.Model:
+    """A saved study model, uncompiled, for prediction and Grad-CAM on the active backend."""
+    model = keras.saving.load_model(path, compile=False)
+    if keras.backend.backend() == "jax":
+        allow_compiling_on_jax(model.layers)
+        model.jit_compile = True  # loading settled it from the flags as saved
+    return model
