@@ -14,6 +14,8 @@ from study.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 
+_deterministic_kernels = False  # whether use_deterministic_kernels ran: process-wide, as TensorFlow's switch
+
 
 def gpu_names() -> list[str]:
     """Names of the GPUs the active Keras backend can use (TensorFlow or JAX); empty on a CPU-only machine."""
@@ -57,6 +59,11 @@ def device_line() -> str:
     return f"{found}; TensorFlow {tf.__version__}, {cuda}"
 
 
+def deterministic_kernels() -> bool:
+    """Whether this process asked TensorFlow for deterministic kernels (`use_deterministic_kernels`)."""
+    return _deterministic_kernels
+
+
 def require_gpu() -> None:
     """The search would train on the CPU: refuse with what was found and how to go on anyway."""
     if not gpu_names():
@@ -70,10 +77,12 @@ def require_gpu() -> None:
 def use_deterministic_kernels() -> None:
     """Ask the framework for deterministic kernels, so that a rerun trial repeats on a GPU as it does on the
     CPU (cuDNN otherwise picks kernels whose sums are not bit-for-bit repeatable). Costs GPU speed."""
+    global _deterministic_kernels
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+        _deterministic_kernels = True
     else:
         logger.warning(
             "model.deterministic: only the TensorFlow backend is made deterministic here, not %s",

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from study.explain.gradcam import GradCam
 from study.results.vocab import CAM_METHODS
+from study.search.saving import load_model
 
 
 def cam_maps(model: keras.Model, films: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
@@ -28,5 +29,5 @@ def cam_maps(model: keras.Model, films: np.ndarray, layers: list[str]) -> dict[s
 
 if __name__ == "__main__":
     model_path, films_path, out_path, *layer_names = sys.argv[1:]
-    maps = cam_maps(keras.saving.load_model(model_path, compile=False), np.load(films_path), layer_names)
+    maps = cam_maps(load_model(Path(model_path)), np.load(films_path), layer_names)
     np.savez(out_path, backend=keras.backend.backend(), **maps)

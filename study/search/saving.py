@@ -8,10 +8,10 @@ from pathlib import Path
 import keras
 
 from study.device import allow_compiling_on_jax
-from study.search.batchnorm import FusedBatchNormalization
+from study.search import batchnorm
 from study.search.optimizer import FusedAdam
 
-STUDY_OBJECTS = (FusedBatchNormalization, FusedAdam)  # what a saved model names; imported here, so registered
+STUDY_OBJECTS = (batchnorm.BatchNormalization, FusedAdam)  # what a saved model names; imported here, so registered
 
 
 def save_model_atomically(model: keras.Model, path: Path) -> None:
