@@ -10,6 +10,7 @@ model so far is evaluated and the report built), 1 a bug.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import shlex
@@ -163,4 +164,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_code = main(sys.argv[1:])
+    # Everything is written. Tearing down what TensorFlow's traced models leave behind took the interpreter
+    # 2.6-2.9 s at exit after one fitted demo model (two CPU cores), 0.2 s once frozen out of the collector's reach.
+    gc.freeze()
+    sys.exit(exit_code)
