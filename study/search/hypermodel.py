@@ -83,7 +83,7 @@ def _backbone(resolution: int, model_cfg: ModelConfig) -> keras.Model:
                 f"({type(error).__name__}: {error}); connect to the internet once, or pass --weights PATH.h5 or none"
             ) from error
         raise
-    return with_fused_batchnorm(backbone)
+    return backbone
 
 
 def check_model_settings(model_cfg: ModelConfig, resolutions: Sequence[int], gradcam_layer: str) -> None:
@@ -192,7 +192,7 @@ def build_model(
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_scale")(x)
     if channels == 1:
         x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
-    backbone = _backbone(resolution, model_cfg)
+    backbone = with_fused_batchnorm(_backbone(resolution, model_cfg))  # not in the start-up check: 1 s a size
     if not pretrained:
         for layer in backbone.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
