@@ -64,6 +64,45 @@ def deterministic_kernels() -> bool:
     return _deterministic_kernels
 
 
+def data_parallel_devices() -> list[object]:
+    """The devices a JAX study splits every batch across: all of JAX's default platform when it has several
+    (the GPUs of a multi-GPU machine; host devices when XLA_FLAGS asks for them), else none. TensorFlow spreads
+    the search over several GPUs with MirroredStrategy instead (study.search.tuner)."""
+    if keras.backend.backend() != "jax":
+        return []
+    import jax
+
+    devices = jax.devices()
+    return list(devices) if len(devices) > 1 else []
+
+
+def distribute_batches() -> None:
+    """On JAX with several devices, Keras's DataParallel: the weights on every device, each batch split across
+    them. Keras's clear_session() forgets it, as it forgets the precision policy (keras-tuner clears between
+    trials), so every build and load sets it again."""
+    devices = data_parallel_devices()
+    if devices:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+
+
+def replicas() -> int:
+    """How many parts every batch splits into: its size must divide by this (JAX's DataParallel refuses any
+    other), which study.search.sharding ensures by padding. 1 on TensorFlow, whose MirroredStrategy takes
+    uneven batches."""
+    return len(data_parallel_devices()) or 1
+
+
+def check_batch_divides(batch_size: int) -> None:
+    """Refuse a batch size the devices cannot share before any work is done, not at the first trial."""
+    parts = replicas()
+    if batch_size % parts:
+        fitting = max(parts, batch_size - batch_size % parts)
+        raise UserInputError(
+            f"search.batch_size {batch_size}: JAX splits every batch across its {parts} devices, so the batch "
+            f"size must be a multiple of {parts} (--set search.batch_size={fitting})"
+        )
+
+
 def require_gpu() -> None:
     """The search would train on the CPU: refuse with what was found and how to go on anyway."""
     if not gpu_names():

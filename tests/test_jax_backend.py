@@ -3,23 +3,22 @@ JAX environment (KERAS_BACKEND=jax); skipped on TensorFlow."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from study.config import ModelConfig
+from study.explain.gradcam import GradCam
 from study.search.hypermodel import build_model
 from study.search.saving import load_model
+from study.search.sharding import predict_probabilities
+from tests.several_devices import CFG, LAYER, films
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the JAX backend only (KERAS_BACKEND=jax)")
-
-
-CFG = ModelConfig(
-    weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=True, precision="float32", xla="off",
-    require_gpu=False, deterministic=False,
-)  # fmt: skip
 
 
 def test_an_augmented_model_trains_compiled_on_jax_whatever_model_xla_says() -> None:
@@ -44,3 +43,23 @@ def test_a_loaded_augmented_model_predicts_compiled(tmp_path: Path) -> None:
     loaded = load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(loaded.predict(films, verbose=0), model.predict(films, verbose=0), atol=1e-6)
     assert loaded.jit_compile is True
+
+
+def test_several_devices_train_validate_predict_and_explain_as_one(tmp_path: Path) -> None:
+    """On several devices (two host devices here; several GPUs alike) every model holds its weights on each and
+    splits every batch across them, splits of any size included; the saved model's predictions and Grad-CAM
+    maps on one device equal those the several made, and the validation loss is the validation films' own."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    script = Path(__file__).with_name("several_devices.py")
+    subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, check=True, timeout=600)
+    several = np.load(tmp_path / "several.npz")
+    assert int(several["replicas"]) == 2 and int(several["devices_per_variable"]) == 2
+    model = load_model(tmp_path / "model.keras")
+    x_val, y_val = films(13, seed=2)
+    probs = predict_probabilities(model, x_val, batch_size=32)
+    np.testing.assert_allclose(several["probs"], probs, atol=1e-5)
+    clipped = np.clip(probs, 1e-7, 1 - 1e-7)
+    loss = -np.mean(y_val * np.log(clipped) + (1 - y_val) * np.log(1 - clipped))
+    assert float(several["val_loss"]) == pytest.approx(loss, rel=1e-4)
+    maps = GradCam(model, LAYER).maps(x_val[:5], np.arange(5) % 2 == 0, "gradcam")
+    np.testing.assert_allclose(several["maps"], maps, atol=1e-4)

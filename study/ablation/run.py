@@ -39,6 +39,7 @@ from study.results.vocab import ABLATION_TEST_METRICS, HP_NAMES
 from study.search.hypermodel import build_from_values, build_optimizer, class_weights
 from study.search.ledger import search_clock
 from study.search.saving import save_model_atomically
+from study.search.sharding import fit_data, predict_probabilities
 from study.search.tuner import FailOnNaN
 
 logger = logging.getLogger(__name__)
@@ -102,21 +103,24 @@ def _train_run(
         monitor="val_auc", mode="max", patience=epochs + 1, restore_best_weights=True
     )  # never stops early; restores the best epoch's weights at the end
     model.fit(
-        arrays.x_train,
-        arrays.y_train,
+        **fit_data(
+            arrays.x_train,
+            arrays.y_train,
+            arrays.x_val,
+            arrays.y_val,
+            class_weights(arrays.y_train, str(values["class_weighting"])),
+        ),
         batch_size=cfg.search.batch_size,
         epochs=epochs,
-        validation_data=(arrays.x_val, arrays.y_val),
-        class_weight=class_weights(arrays.y_train, str(values["class_weighting"])),
         shuffle=True,
         verbose=0,
         callbacks=[keep_best, FailOnNaN()],
     )
     batch = cfg.search.batch_size
-    val_probs = model.predict(arrays.x_val, batch_size=batch, verbose=0).ravel().astype(float)
+    val_probs = predict_probabilities(model, arrays.x_val, batch).astype(float)
     threshold = choose_threshold(arrays.y_val, val_probs, cfg.evaluate.threshold_rule)
     test_films = held_out.test_films[int(values["resolution"])]
-    test_probs = model.predict(test_films, batch_size=batch, verbose=0).ravel().astype(float)
+    test_probs = predict_probabilities(model, test_films, batch).astype(float)
     val_metrics = point_metrics(arrays.y_val, val_probs, threshold)
     test_metrics = point_metrics(held_out.test_labels, test_probs, threshold)
     row = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from study.config import StudyConfig
 from study.data.readers import dataset_arrays, load_split_rows, study_classes
@@ -13,16 +12,13 @@ from study.evaluate.metrics import make_predictions, write_evaluation
 from study.evaluate.subgroups import subgroup_sensitivities
 from study.results import BestTrial, ResultsPaths
 from study.search.saving import load_model
+from study.search.sharding import predict_probabilities
 
 
 def load_best_model(paths: ResultsPaths) -> tuple[keras.Model, int]:
     """The search's best model and the resolution it takes."""
     model = load_model(paths.best_model)
     return model, BestTrial.read(paths.best_hyperparameters).resolution
-
-
-def predict(model: keras.Model, films: np.ndarray, batch_size: int) -> np.ndarray:
-    return model.predict(films, batch_size=batch_size, verbose=0).ravel()
 
 
 def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> None:
@@ -34,7 +30,7 @@ def evaluate_best_model(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) 
     for split in ("val", "test"):
         rows = load_split_rows(paths, split)
         split_paths = [row["path"] for row in rows]
-        probs = predict(model, decoded.take(resolution, split_paths), cfg.search.batch_size)
+        probs = predict_probabilities(model, decoded.take(resolution, split_paths), cfg.search.batch_size)
         scored[split] = make_predictions(rows, split_paths, probs, classes)
     report = write_evaluation(paths, scored["val"], scored["test"], cfg.evaluate, classes.words.groups)
     subgroup_sensitivities(scored["test"], report.threshold, cfg.evaluate).write(paths.subgroups)

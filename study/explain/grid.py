@@ -24,12 +24,14 @@ from study.explain.gradcam import GradCam, upsample
 from study.explain.scores import border_energy_share
 from study.results import COMPARISON_COLUMNS, DataSummary, ResultsPaths, read_csv, write_csv
 from study.search.saving import load_model
+from study.search.sharding import predict_probabilities
 
 logger = logging.getLogger(__name__)
 
 FILMS_PER_CLASS = 2
 HEADER_HEIGHT = 36
 CELL_GAP = 4
+PREDICT_BATCH = 32  # Keras's default batch for predict
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def write_comparison_grid(
         model = load_model(grid_model.path)
         resolution = int(model.input_shape[1])
         pixels = films_at(resolution, [film.path for film in films])
-        probs = model.predict(pixels, verbose=0).ravel()
+        probs = predict_probabilities(model, pixels, PREDICT_BATCH)
         maps = GradCam(model, layer).maps(pixels, explain, method)
         shares = border_energy_share(upsample(maps, resolution), border_band)
         cells = []

@@ -17,7 +17,7 @@ from study.config import StudyConfig
 from study.data.cache import fit_square
 from study.data.readers import dataset_arrays, load_split_rows, study_classes
 from study.data.synthetic import mask_path_for
-from study.evaluate.stage import load_best_model, predict
+from study.evaluate.stage import load_best_model
 from study.explain.gallery import choose_gallery, write_gallery
 from study.explain.gradcam import GradCam, upsample
 from study.explain.grid import grid_films, write_comparison_grid
@@ -30,6 +30,7 @@ from study.explain.scores import (
 )
 from study.results import CamBaseline, CamScores, Estimate, MethodScores, ResultsPaths, Threshold, read_csv
 from study.results.vocab import POSITIVE_CATEGORIES
+from study.search.sharding import predict_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def _maps_and_scores(
         grid = upsample(maps[method], size)
         scores[method] = {
             "deletion_auc": deletion_auc(
-                films, grid, explain, lambda batch: predict(model, batch, SCORE_BATCH), cfg.evaluate.seed
+                films, grid, explain, lambda batch: predict_probabilities(model, batch, SCORE_BATCH), cfg.evaluate.seed
             ),
             "border_share": border_energy_share(grid, cfg.gradcam.border_band),
             "mask_ratio": energy_in_mask_ratio(grid, masks) if masks is not None else np.full(len(films), np.nan),
@@ -144,7 +145,7 @@ def gradcam_gallery(cfg: StudyConfig, paths: ResultsPaths, cache_dir: Path) -> N
     layer_grid = next(iter(maps.values())).shape[1]
     random_grid = random_maps((len(films), resolution, resolution), layer_grid, seed=cfg.evaluate.seed)
     random_deletion = deletion_auc(
-        films, random_grid, explain, lambda batch: predict(model, batch, SCORE_BATCH), cfg.evaluate.seed
+        films, random_grid, explain, lambda batch: predict_probabilities(model, batch, SCORE_BATCH), cfg.evaluate.seed
     )
     summary = CamScores(
         layer=cfg.gradcam.layer,

@@ -23,12 +23,13 @@ from study.budget import Deadline
 from study.config import StudyConfig
 from study.data.readers import dataset_arrays, study_classes
 from study.evaluate.metrics import Predictions, cluster_bootstrap, make_predictions, point_metrics, rank_auc
-from study.evaluate.stage import load_best_model, predict
+from study.evaluate.stage import load_best_model
 from study.export.background import ConversionJob
 from study.export.runtime import TfliteModel
 from study.results import EXPORT_COLUMNS, BestTrial, ResultsPaths, Threshold, read_csv, write_csv
 from study.results.classes import Classes
 from study.results.vocab import EXPORT_VARIANTS
+from study.search.sharding import predict_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _keras_test_predictions(
     """The Keras model's probabilities for the test films (`rows`, split.csv's order), with labels and patients.
     They are predicted here rather than joined with best/predictions.csv by path: the films may have moved
     since (Colab), and split.csv alone follows them."""
-    return make_predictions(rows, [row["path"] for row in rows], predict(model, films, batch), classes)
+    return make_predictions(rows, [row["path"] for row in rows], predict_probabilities(model, films, batch), classes)
 
 
 def _calibration_films(split_rows: list[dict[str, str]], seed: int) -> list[str]:

@@ -193,9 +193,10 @@ def _run_stages(request: StudyRequest, mirror: Mirror | None) -> Manifest:
     check_same_study(paths, request.cfg, data_source, manifest)
     check_stage_order(request.stages, manifest.stages_done)
     if any(stage in request.stages and stage not in manifest.stages_done for stage in MODEL_STAGES):
-        from study.device import cache_compilations
+        from study.device import cache_compilations, check_batch_divides
 
         check_same_backend(paths, manifest)
+        check_batch_divides(request.cfg.search.batch_size)
         cache_compilations(request.cache_dir / "jax-compilations")
     for untested in untested_versions(versions()):
         logger.warning(

@@ -19,6 +19,7 @@ from study.config import StudyConfig
 from study.data.split import SplitArrays
 from study.results import Calibration
 from study.search.hypermodel import build_model, build_optimizer
+from study.search.sharding import first_rows
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def calibrate(cfg: StudyConfig, arrays: dict[int, SplitArrays]) -> Calibration:
     largest = max(cfg.space.resolutions)
     batch = cfg.search.batch_size
     sample = arrays[largest]
-    x_batch, y_batch = sample.x_train[:batch], sample.y_train[:batch].astype("float32")
+    x_batch, y_batch, x_val_batch, y_val_batch = first_rows(
+        (sample.x_train, sample.y_train.astype("float32"), sample.x_val, sample.y_val.astype("float32")), batch
+    )
     keras.backend.clear_session()
     keras.utils.set_random_seed(cfg.search.seed)
     started = time.monotonic()
@@ -50,7 +53,7 @@ def calibrate(cfg: StudyConfig, arrays: dict[int, SplitArrays]) -> Calibration:
     )
     build_optimizer(model)  # as every trial does before its first step
     model.train_on_batch(x_batch, y_batch)
-    model.test_on_batch(sample.x_val[:batch], sample.y_val[:batch].astype("float32"))
+    model.test_on_batch(x_val_batch, y_val_batch)
     build_seconds = time.monotonic() - started
     train_step = _steady_step_seconds(lambda: model.train_on_batch(x_batch, y_batch))
     eval_step = _steady_step_seconds(lambda: model.test_on_batch(x_batch, y_batch))

@@ -18,10 +18,11 @@ import numpy as np
 
 from study.config import ModelConfig, SearchConfig, SpaceConfig
 from study.data.split import SplitArrays
-from study.device import allow_compiling_on_jax, gpu_names
+from study.device import allow_compiling_on_jax, distribute_batches, gpu_names
 from study.errors import UserInputError
 from study.search.batchnorm import with_fused_batchnorm
 from study.search.optimizer import FusedAdam
+from study.search.sharding import fit_data, metric_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -149,11 +150,14 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
         arrays = self.arrays_by_resolution[int(hp.get("resolution"))]
         build_optimizer(model)  # after keras-tuner loaded a continuation's weights: Adam restarts, as before
         return model.fit(
-            arrays.x_train,
-            arrays.y_train,
+            **fit_data(
+                arrays.x_train,
+                arrays.y_train,
+                arrays.x_val,
+                arrays.y_val,
+                class_weights(arrays.y_train, str(hp.get("class_weighting"))),
+            ),
             batch_size=self.search_cfg.batch_size,
-            validation_data=(arrays.x_val, arrays.y_val),
-            class_weight=class_weights(arrays.y_train, str(hp.get("class_weighting"))),
             shuffle=True,
             **{**kwargs, "verbose": "auto" if sys.stdout.isatty() else 0},  # Keras's bar on a terminal only
         )
@@ -183,8 +187,9 @@ def build_model(
 ) -> keras.Model:
     """uint8 grayscale (or RGB, `channels` 3) in, P(positive class) out; the layer named `logit` feeds Grad-CAM."""
     pretrained = model_cfg.weights != "none"
-    # Set on every build: keras-tuner's clear_session() between trials resets the global policy.
+    # Set on every build: keras-tuner's clear_session() between trials resets the global policy and distribution.
     keras.mixed_precision.set_global_policy(resolve_precision(model_cfg.precision))
+    distribute_batches()
     inputs = keras.Input((resolution, resolution, channels), dtype="uint8", name="film")
     x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
     for layer in _augmentation(augmentation, model_cfg.horizontal_flip):
@@ -207,7 +212,7 @@ def build_model(
     model.compile(
         optimizer=FusedAdam(learning_rate),
         loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        **metric_arguments([keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]),
         jit_compile=jit_setting(model_cfg.xla),
     )
     return model

@@ -26,7 +26,6 @@ from study.search.tuner import (
     quiet_optimizer_restore,
     several_gpus_strategy,
     tensorboard_callbacks,
-    warn_of_unused_gpus_on_jax,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,7 +68,6 @@ def run_search(
     the chief hands it and returns when the chief says stop."""
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
     logger.info("search on %s; precision %s", device_line(), resolve_precision(cfg.model.precision))
-    warn_of_unused_gpus_on_jax()
     tuner = StudyHyperband(
         paths=paths,
         cfg=cfg,

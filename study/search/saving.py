@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from study.device import allow_compiling_on_jax
+from study.device import allow_compiling_on_jax, distribute_batches
 from study.search import batchnorm
 from study.search.optimizer import FusedAdam
 
@@ -24,6 +24,7 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
 
 def load_model(path: Path) -> keras.Model:
     """A saved study model, uncompiled, for prediction and Grad-CAM on the active backend."""
+    distribute_batches()  # before the variables are made: on several JAX devices, each holds them
     model = keras.saving.load_model(path, compile=False)
     if keras.backend.backend() == "jax":
         allow_compiling_on_jax(model.layers)

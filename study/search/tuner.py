@@ -143,22 +143,13 @@ def tensorboard_callbacks(paths: ResultsPaths) -> list[keras.callbacks.Callback]
 
 
 def several_gpus_strategy() -> Any:
-    """MirroredStrategy over every visible GPU when there are several (TensorFlow backend); else None."""
+    """MirroredStrategy over every visible GPU when there are several (TensorFlow backend); else None. On JAX
+    every model is built under Keras's DataParallel instead (study.device.distribute_batches)."""
     if keras.backend.backend() != "tensorflow" or len(gpu_names()) < 2:
         return None
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()
-
-
-def warn_of_unused_gpus_on_jax() -> None:
-    """JAX trains on its first GPU only. Keras's DataParallel would shard each batch across the GPUs, but it
-    refuses any batch that does not divide by their number, in fit and in predict alike (tried with two host
-    devices and 101 films in batches of 32: jax's IndivisibleError, after which the model could not be used
-    again), and the study's splits are of any size: every fit and predict would need padding."""
-    gpus = gpu_names() if keras.backend.backend() == "jax" else []
-    if len(gpus) > 1:
-        logger.warning("%d GPUs visible; on JAX the study trains on the first only (TensorFlow uses all)", len(gpus))
 
 
 @contextmanager

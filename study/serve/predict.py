@@ -95,10 +95,11 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
 
 def _load_model(paths: ResultsPaths, model_name: str) -> tuple[Any | None, Callable[[np.ndarray], np.ndarray]]:
     if model_name == KERAS:
-        from study.evaluate.stage import load_best_model, predict
+        from study.evaluate.stage import load_best_model
+        from study.search.sharding import predict_probabilities
 
         model, _ = load_best_model(paths)
-        return model, lambda films: predict(model, films, BATCH)
+        return model, lambda films: predict_probabilities(model, films, BATCH)
     variant = model_name.removeprefix(TFLITE_PREFIX)
     if variant not in EXPORT_VARIANTS:
         raise UserInputError(f"--model {model_name}: expected one of {', '.join(MODEL_CHOICES)}")

@@ -1,0 +1,85 @@
+"""Batches that divide among the devices: JAX's DataParallel splits every batch evenly across them and refuses
+any other (jax's IndivisibleError, after which the model cannot be used again), while the study's splits are
+of any size. A split is padded to a multiple of the device count with copies of its first films: predictions
+of the copies are dropped, and in training and validation the copies weigh nothing. On one device (and on
+TensorFlow) nothing changes.
+
+Keras hands sample weights to a model's `weighted_metrics` only, so on several devices the metrics are
+compiled as such (`metric_arguments`): validation AUC and accuracy are then the real films' own. Training
+metrics also take the class weights there: AUC is unchanged by weights fixed per class, training accuracy
+(in histories only) becomes the class-weighted accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from study.device import replicas
+
+
+def padding(count: int, parts: int) -> int:
+    """How many copies make `count` films divide into `parts`."""
+    return -count % parts
+
+
+def _padded(films: np.ndarray, extra: int) -> np.ndarray:
+    return films if extra == 0 else np.concatenate([films, films[np.arange(extra) % len(films)]])
+
+
+def weighted_split(
+    films: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, parts: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Films, labels and per-film weights padded to divide into `parts`. The copies weigh 0 and every real
+    film's weight is scaled by padded/real count: Keras averages a batch's loss over all its rows, so the scale
+    keeps the loss (and its gradient) what it is unpadded, while AUC and accuracy, ratios of weights, ignore it."""
+    extra = padding(len(films), parts)
+    real = np.ones(len(films), np.float32) if weights is None else np.asarray(weights, np.float32)
+    scaled = real * np.float32((len(films) + extra) / len(films))
+    return _padded(films, extra), _padded(labels, extra), np.concatenate([scaled, np.zeros(extra, np.float32)])
+
+
+def metric_arguments(metrics: list[keras.metrics.Metric]) -> dict[str, list[keras.metrics.Metric]]:
+    """model.compile's argument for the metrics: weighted on several devices, so that the copies count 0."""
+    return {"weighted_metrics" if replicas() > 1 else "metrics": metrics}
+
+
+def fit_data(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    class_weight: dict[int, float] | None,
+) -> dict[str, Any]:
+    """model.fit's data arguments for training on (x_train, y_train), weighted per class, validated on
+    (x_val, y_val), on however many devices share each batch (search.batch_size divides among them: checked at
+    start-up)."""
+    parts = replicas()
+    if padding(len(x_train), parts) == 0 and padding(len(x_val), parts) == 0:
+        return {"x": x_train, "y": y_train, "class_weight": class_weight, "validation_data": (x_val, y_val)}
+    per_film = None if class_weight is None else np.vectorize(class_weight.__getitem__)(y_train.astype(int))
+    x, y, sample_weight = weighted_split(x_train, y_train, per_film, parts)
+    return {
+        "x": x,
+        "y": y,
+        "sample_weight": sample_weight,
+        "validation_data": weighted_split(x_val, y_val, None, parts),
+    }
+
+
+def predict_probabilities(model: keras.Model, films: np.ndarray, batch_size: int) -> np.ndarray:
+    """P(positive class) per film, one value each, whatever the device count. The batch is cut down to a
+    multiple of the device count: in inference a batch's size does not change its films' outputs."""
+    parts = replicas()
+    batch = max(parts, batch_size - batch_size % parts)
+    padded = _padded(films, padding(len(films), parts))
+    return model.predict(padded, batch_size=batch, verbose=0).ravel()[: len(films)]
+
+
+def first_rows(arrays: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+    """The first `count` rows of each array (fewer when an array is shorter), padded to divide among the
+    devices: a whole batch for the calibration's timed steps."""
+    parts = replicas()
+    return [_padded(array[:count], padding(len(array[:count]), parts)) for array in arrays]

@@ -1,0 +1,100 @@
+"""Splits padded to divide among several devices (JAX's DataParallel) score, train and predict as the films
+alone do. The device count is patched here, so these run on one device and on any backend; the study on
+really several devices is tests/test_jax_backend.py's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+from study.device import check_batch_divides
+from study.errors import UserInputError
+from study.search import sharding
+
+PARTS = 3
+
+
+def _model(learning_rate: float = 0.0) -> keras.Model:
+    """A small model compiled as the study compiles its own: same loss, same metrics."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate),
+        loss="binary_crossentropy",
+        **sharding.metric_arguments([keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]),
+    )
+    return model
+
+
+def _films(count: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(count)
+    return rng.normal(size=(count, 4)).astype(np.float32), (rng.random(count) < 0.4).astype(np.float32)
+
+
+@pytest.fixture
+def three_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sharding, "replicas", lambda: PARTS)
+
+
+def test_a_padded_validation_split_scores_as_its_films_alone(three_devices: None) -> None:
+    """val_loss, val_auc and val_accuracy of 13 films padded to 15 are the 13 films' own."""
+    model = _model()
+    films, labels = _films(13)
+    alone = model.evaluate(films, labels, batch_size=6, verbose=0, return_dict=True)
+    x, y, weights = sharding.weighted_split(films, labels, None, PARTS)
+    assert len(x) == 15 and weights[-2:].tolist() == [0.0, 0.0]
+    padded = model.evaluate(x, y, sample_weight=weights, batch_size=6, verbose=0, return_dict=True)
+    for name in ("loss", "auc", "accuracy"):
+        assert padded[name] == pytest.approx(alone[name], rel=1e-5), name
+
+
+def test_a_padded_training_split_keeps_its_class_weighted_loss(three_devices: None) -> None:
+    """Training on 37 films padded to 39: an epoch's loss (learning rate 0, so the weights stay) is the
+    class-weighted loss of the 37 films, and the validation figures are the 13 validation films' own."""
+    model = _model(learning_rate=0.0)
+    films, labels = _films(37)
+    val_films, val_labels = _films(13)
+    class_weight = {0: 0.7, 1: 1.9}
+    data = sharding.fit_data(films, labels, val_films, val_labels, class_weight)
+    assert len(data["x"]) % PARTS == 0 and len(data["validation_data"][0]) % PARTS == 0
+    history = model.fit(**data, batch_size=6, epochs=1, shuffle=True, verbose=0).history
+    per_film = np.where(labels == 1, class_weight[1], class_weight[0])
+    weighted = model.evaluate(films, labels, sample_weight=per_film, batch_size=6, verbose=0, return_dict=True)
+    validation = model.evaluate(val_films, val_labels, batch_size=6, verbose=0, return_dict=True)
+    assert history["loss"][0] == pytest.approx(weighted["loss"], rel=1e-5)
+    assert history["val_loss"][0] == pytest.approx(validation["loss"], rel=1e-5)
+    assert history["val_auc"][0] == pytest.approx(validation["auc"], rel=1e-5)
+    assert history["val_accuracy"][0] == pytest.approx(validation["accuracy"], rel=1e-5)
+
+
+def test_on_one_device_fit_gets_the_splits_as_they_are() -> None:
+    films, labels = _films(37)
+    data = sharding.fit_data(films, labels, films[:13], labels[:13], {0: 1.0, 1: 2.0})
+    assert data["x"] is films and data["class_weight"] == {0: 1.0, 1: 2.0} and "sample_weight" not in data
+
+
+def test_predictions_are_one_per_film_in_batches_the_devices_share(three_devices: None) -> None:
+    model = _model()
+    films, _ = _films(14)
+    batches: list[tuple[int, int]] = []
+    predict = model.predict
+
+    def spy(x: np.ndarray, batch_size: int, **kwargs: Any) -> np.ndarray:
+        batches.append((len(x), batch_size))
+        return predict(x, batch_size=batch_size, **kwargs)
+
+    model.predict = spy  # type: ignore[method-assign]
+    probs = sharding.predict_probabilities(model, films, batch_size=32)
+    np.testing.assert_allclose(probs, predict(films, verbose=0).ravel(), atol=1e-6)
+    assert batches == [(15, 30)]
+
+
+def test_a_batch_size_the_devices_cannot_share_is_refused_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("study.device.replicas", lambda: 4)
+    check_batch_divides(32)
+    expected = r"search\.batch_size 30: .* multiple of 4 \(--set search\.batch_size=28\)"
+    with pytest.raises(UserInputError, match=expected):
+        check_batch_divides(30)
