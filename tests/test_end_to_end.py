@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from study.results import HP_PREFIX, CamBaseline, read_csv
+from tests.blocked_imports import run_without
 from tests.conftest import SmokeRun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,17 +147,7 @@ def test_rerun_skips_finished_stages(copy_of_smoke: SmokeRun) -> None:
 
 def test_report_builds_without_tensorflow(copy_of_smoke: SmokeRun) -> None:
     paths = copy_of_smoke.paths
-    blocker = (
-        "import sys, runpy\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in {'tensorflow', 'keras', 'keras_tuner'}:\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        f"sys.argv = ['build_report.py', {str(paths.root)!r}]\n"
-        f"runpy.run_path({str(ROOT / 'build_report.py')!r}, run_name='__main__')\n"
-    )
     paths.report.unlink()
-    completed = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    completed = run_without({"tensorflow", "keras", "keras_tuner"}, ROOT / "build_report.py", [str(paths.root)], 120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert paths.report.is_file()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import runpy
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -40,21 +38,11 @@ from study.results import (
     write_json,
 )
 from study.results.lock import single_writer
+from tests.blocked_imports import run_without
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert(1)</script>"
 SECTION_IDS = ("contents", "summary", "data", "search", "best", "ablation", "gradcam", "reproducibility")
-BLOCKED_RUN = """
-import runpy, sys
-BLOCKED = {"tensorflow", "keras", "keras_tuner"}
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"blocked: {name}")
-sys.meta_path.insert(0, Blocker())
-sys.argv = ["build_report.py", *sys.argv[1:]]
-runpy.run_path("build_report.py", run_name="__main__")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -380,14 +368,7 @@ def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
 
 def test_cli_runs_with_deep_learning_imports_blocked(tmp_path: Path) -> None:
     target = write_fixture(tmp_path / "results")
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKED_RUN, str(target.root)],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_without({"tensorflow", "keras", "keras_tuner"}, REPO / "build_report.py", [str(target.root)], 60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(target.report)
     assert target.report.is_file() and (target.report_files / "roc.png").is_file()
