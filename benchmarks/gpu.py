@@ -2,17 +2,19 @@
 
 Measures, each side by side in one run:
 - training throughput (images/s) of the study's model (MobileNetV2, alpha 1.0) at 160, 192 and 224 px, fully
-  trainable; at 224 px also frozen, float32 against mixed_float16 (and bfloat16 where the GPU has it), and XLA
-  off against on (the compile's cost and the per-epoch gain reported apart);
+  trainable; at 224 px also frozen, float32 against mixed_float16 (and bfloat16 where the GPU has it), XLA
+  off against on (the compile's cost and the per-epoch gain reported apart), and on TensorFlow the study's
+  fused BatchNorm against Keras's own layer;
 - the per-trial overhead: build, trace and the first epoch against later epochs;
-- the feed ratio: fitting from the uint8 arrays as the study does, against the same steps on one batch held in a
-  tf.data pipeline (no NumPy conversion or shuffling per step; the batch still crosses to the GPU each step, so
-  this bounds the host-side feed, not the copy; target >= 0.95);
+- the feed ratio: fitting from the uint8 arrays as the study does, against the same steps on one batch the
+  backend holds (a cached tf.data batch on TensorFlow, which still crosses to the GPU each step; a jax.Array
+  already on the GPU on JAX): no NumPy slicing or shuffling per step; target >= 0.95;
 - batched Grad-CAM throughput at 224 px;
 - the night this implies: the overnight plan's trials and epochs at the measured rates, beside the estimate the
   study's own calibration makes for the same plan on this machine.
 Writes a table to stdout and the figures to --out (JSON). Without a GPU it says so and exits 0; --quick runs a
-tiny version on whatever is there (the CPU included) in under a minute, so the script cannot rot unseen.
+tiny version on whatever is there (the CPU included) in under a minute, so the script cannot rot unseen. On JAX
+it needs no TensorFlow.
 
 Run: python benchmarks/gpu.py [--quick] [--out benchmarks/gpu.json]
 """
@@ -20,6 +22,7 @@ Run: python benchmarks/gpu.py [--quick] [--out benchmarks/gpu.json]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -27,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -39,6 +43,7 @@ from study.config import builtin_config_path, load_config
 from study.data.split import SplitArrays
 from study.device import device_line, gpu_names
 from study.explain.gradcam import GradCam
+from study.search import hypermodel
 from study.search.calibration import calibrate
 from study.search.hypermodel import build_model, build_optimizer, resolve_precision
 from study.search.plan import hyperband_plan
@@ -49,18 +54,26 @@ KAGGLE_TRAIN, KAGGLE_VAL = 4186, 1046
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One timed model: input size, trainable backbone or not, precision, XLA."""
+    """One timed model: input size, trainable backbone or not, precision, XLA, and whether its BatchNorm layers
+    are the study's fused ones or Keras's own."""
 
     resolution: int
     trainable: bool
     precision: str
     xla: bool
+    fused_batchnorm: bool = True
 
     @property
     def name(self) -> str:
         # JAX compiles every step with XLA whatever model.xla says (hypermodel.jit_setting)
         xla = "XLA (JAX)" if keras.backend.backend() == "jax" else f"XLA {'on' if self.xla else 'off'}"
-        return f"{self.resolution} px, {'trainable' if self.trainable else 'frozen'}, {self.precision}, {xla}"
+        backbone = "trainable" if self.trainable else "frozen"
+        batchnorm = "" if self.fused_batchnorm else ", Keras BatchNorm"
+        return f"{self.resolution} px, {backbone}, {self.precision}, {xla}{batchnorm}"
+
+    @property
+    def as_the_study_trains(self) -> bool:
+        return self.trainable and not self.xla and self.precision == study_precision() and self.fused_batchnorm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +97,11 @@ def _scale(quick: bool, has_gpu: bool) -> Scale:
 
 def _has_bfloat16() -> bool:
     """bfloat16 runs on tensor cores from compute capability 8.0 (A100, L4, H100); a T4 (7.5) emulates it."""
+    if keras.backend.backend() == "jax":  # without asking TensorFlow, which a JAX machine may not have
+        import jax
+
+        gpus = [device for device in jax.devices() if device.platform == "gpu"]
+        return any(float(getattr(gpu, "compute_capability", "0")) >= 8.0 for gpu in gpus)
     import tensorflow as tf
 
     details = [tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU")]
@@ -103,6 +121,8 @@ def settings(scale: Scale) -> list[Setting]:
     chosen.append(Setting(largest, False, ours, False))
     if scale.xla and keras.backend.backend() == "tensorflow":  # on JAX every setting is compiled already
         chosen.append(Setting(largest, True, ours, True))
+    if keras.backend.backend() == "tensorflow":  # the fused kernel is TensorFlow's; JAX runs Keras's layer anyway
+        chosen.append(Setting(largest, True, ours, False, fused_batchnorm=False))
     return list(dict.fromkeys(chosen))
 
 
@@ -119,7 +139,9 @@ def _model(setting: Setting, scale: Scale) -> keras.Model:
     # as the study's calibration builds it (the strongest augmentation searched, the highest dropout), so the
     # night printed beside the calibration's compares the same model
     augmentation, dropout = max(cfg.space.augmentation), cfg.space.dropout_max
-    model = build_model(setting.resolution, augmentation, dropout, -1 if setting.trainable else 0, 1e-3, model_cfg)
+    unfused = mock.patch.object(hypermodel, "with_fused_batchnorm", lambda backbone: backbone)
+    with contextlib.nullcontext() if setting.fused_batchnorm else unfused:
+        model = build_model(setting.resolution, augmentation, dropout, -1 if setting.trainable else 0, 1e-3, model_cfg)
     build_optimizer(model)
     return model
 
@@ -157,20 +179,45 @@ def time_setting(setting: Setting, scale: Scale) -> tuple[dict[str, float], kera
             "eval_images_per_s": scale.images / evaluate}, model  # fmt: skip
 
 
-def feed_ratio(model: keras.Model, scale: Scale) -> dict[str, float]:
-    """The time of an epoch on one batch held in a tf.data pipeline over the same epoch fed from the uint8 arrays
-    as the study feeds them: below 1 by what the array feed costs on the host. `model` has trained already."""
+class _OneBatch(keras.utils.PyDataset):
+    """The same batch, already on the device (a jax.Array), `steps` times: JAX's counterpart of a cached tf.data
+    batch, which Keras hands to the compiled step as it is."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, steps: int) -> None:
+        super().__init__()
+        import jax
+
+        self.batch, self.steps = (jax.device_put(x), jax.device_put(y)), steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        return self.batch
+
+
+def _resident_batches(x: np.ndarray, y: np.ndarray, steps: int) -> Any:
+    """One batch held by the backend for `steps` steps: no NumPy slicing or shuffling per step."""
+    if keras.backend.backend() == "jax":
+        return _OneBatch(x, y, steps)
     import tensorflow as tf
 
+    return tf.data.Dataset.from_tensors((tf.constant(x), tf.constant(y))).repeat(steps)
+
+
+def feed_ratio(model: keras.Model, scale: Scale) -> dict[str, float]:
+    """The time of an epoch on one batch held by the backend (a cached tf.data batch on TensorFlow, a jax.Array
+    on the device on JAX) over the same epoch fed from the uint8 arrays as the study feeds them: below 1 by what
+    the array feed costs on the host. `model` has trained already."""
     x, y = _films(scale.images, model.input_shape[1])
     steps = scale.images // scale.batch
     started = time.perf_counter()
     model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=1, verbose=0)
     host = time.perf_counter() - started
-    on_device = tf.data.Dataset.from_tensors((tf.constant(x[: scale.batch]), tf.constant(y[: scale.batch], "float32")))
-    model.fit(on_device.repeat(steps), epochs=1, verbose=0, shuffle=False)  # trace of the dataset path
+    resident = _resident_batches(x[: scale.batch], y[: scale.batch].astype("float32"), steps)
+    model.fit(resident, epochs=1, verbose=0, shuffle=False)  # trace of the dataset path
     started = time.perf_counter()
-    model.fit(on_device.repeat(steps), epochs=1, verbose=0, shuffle=False)
+    model.fit(resident, epochs=1, verbose=0, shuffle=False)
     device = time.perf_counter() - started
     return {"host_s": host, "device_s": device, "ratio": device / host}
 
@@ -192,10 +239,7 @@ def night(measured: dict[str, dict[str, float]], scale: Scale, quick: bool) -> d
     cfg = load_config(builtin_config_path("overnight"))
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
     train, val = (scale.images, scale.images // 4) if quick else (KAGGLE_TRAIN, KAGGLE_VAL)
-    ours = study_precision()
-    rates = {
-        s.resolution: measured[s.name] for s in settings(scale) if s.trainable and not s.xla and s.precision == ours
-    }
+    rates = {s.resolution: measured[s.name] for s in settings(scale) if s.as_the_study_trains}
     epoch = {size: train / r["train_images_per_s"] + val / r["eval_images_per_s"] for size, r in rates.items()}
     # a trial's fixed part: build, the training step's trace (first epoch minus a later one), the evaluation's trace
     fixed = [r["build_s"] + r["first_epoch_s"] - r["epoch_s"] + r["eval_trace_s"] for r in rates.values()]
@@ -225,7 +269,7 @@ def run(quick: bool) -> dict[str, Any]:
     measured = {}
     for setting in settings(scale):
         measured[setting.name], model = time_setting(setting, scale)
-        print(f"{setting.name:48s} {measured[setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
+        print(f"{setting.name:58s} {measured[setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
         if setting == largest:  # on its model before the next build clears the session: no second build or trace
             feed, cams = feed_ratio(model, scale), gradcam_rate(model, scale)
     return {
@@ -243,12 +287,12 @@ def run(quick: bool) -> dict[str, Any]:
 
 def _print_table(result: dict[str, Any]) -> None:
     print(f"\n{result['device']}; alpha {result['alpha']}, batch {result['batch']}")
-    print(f"{'setting':48s} {'build s':>8s} {'1st epoch':>9s} {'epoch s':>8s} {'img/s':>9s}")
+    print(f"{'setting':58s} {'build s':>8s} {'1st epoch':>9s} {'epoch s':>8s} {'img/s':>9s}")
     for name, row in result["settings"].items():
-        print(f"{name:48s} {row['build_s']:8.1f} {row['first_epoch_s']:9.2f} {row['epoch_s']:8.2f} "
+        print(f"{name:58s} {row['build_s']:8.1f} {row['first_epoch_s']:9.2f} {row['epoch_s']:8.2f} "
               f"{row['train_images_per_s']:9.1f}")  # fmt: skip
     feed, cams, plan = result["feed"], result["gradcam_images_per_s"], result["night"]
-    print(f"feed ratio (one cached tf.data batch / the study's uint8 arrays, epoch time): {feed['ratio']:.2f} "
+    print(f"feed ratio (one batch the backend holds / the study's uint8 arrays, epoch time): {feed['ratio']:.2f} "
           "(target >= 0.95)")  # fmt: skip
     print(f"Grad-CAM: {cams:.1f} maps/s")
     print(f"the overnight plan, {plan['trials']} trials and {plan['epochs']} epochs: {plan['measured_s'] / 3600:.2f} h "

@@ -28,6 +28,7 @@ def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["quick"] and {"trainable", "frozen"} <= {name.split(", ")[1] for name in result["settings"]}
+    assert any(name.endswith("Keras BatchNorm") for name in result["settings"])  # beside the fused, on TensorFlow
     for row in result["settings"].values():
         assert row["train_images_per_s"] > 0 and row["first_epoch_s"] > row["epoch_s"], row
     assert result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
