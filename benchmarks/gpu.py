@@ -41,7 +41,7 @@ import keras
 
 from study.config import builtin_config_path, load_config
 from study.data.split import SplitArrays
-from study.device import device_line, gpu_names
+from study.device import device_line, gpu_names, replicas
 from study.explain.gradcam import GradCam
 from study.search import hypermodel
 from study.search.calibration import calibrate
@@ -180,14 +180,21 @@ def time_setting(setting: Setting, scale: Scale) -> tuple[dict[str, float], kera
 
 
 class _OneBatch(keras.utils.PyDataset):
-    """The same batch, already on the device (a jax.Array), `steps` times: JAX's counterpart of a cached tf.data
-    batch, which Keras hands to the compiled step as it is."""
+    """The same batch, already on the devices (a jax.Array, split across them as DataParallel splits a batch when
+    there are several), `steps` times: JAX's counterpart of a cached tf.data batch."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, steps: int) -> None:
         super().__init__()
         import jax
 
-        self.batch, self.steps = (jax.device_put(x), jax.device_put(y)), steps
+        distribution = keras.distribution.distribution()
+
+        def placed(array: np.ndarray) -> Any:
+            if distribution is None:
+                return jax.device_put(array)
+            return jax.device_put(array, distribution.get_data_layout(array.shape).backend_layout)
+
+        self.batch, self.steps = (placed(x), placed(y)), steps
 
     def __len__(self) -> int:
         return self.steps
@@ -309,6 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick and not gpu_names():
         print(f"benchmarks/gpu.py: {device_line()}; nothing to measure (run with --quick to try it on the CPU)")
         return 0
+    batch = _scale(args.quick, has_gpu=True).batch
+    if batch % replicas():
+        print(
+            f"benchmarks/gpu.py: JAX splits every batch across its {replicas()} devices, which cannot share the "
+            f"benchmark's batch of {batch}; run it on 2, 4 or 8 of them (CUDA_VISIBLE_DEVICES)",
+            file=sys.stderr,
+        )
+        return 2
     result = run(args.quick)
     _print_table(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from study.config import ModelConfig
 from study.device import replicas
 from study.explain.gradcam import GradCam
 from study.search.hypermodel import build_model, build_optimizer
-from study.search.saving import save_model_atomically
+from study.search.saving import load_model, save_model_atomically
 from study.search.sharding import fit_data, predict_probabilities
 
 CFG = ModelConfig(
@@ -53,10 +53,13 @@ if __name__ == "__main__":
         **fit_data(x_train, y_train, x_val, y_val, {0: 0.75, 1: 1.5}), batch_size=8, epochs=1, verbose=0
     ).history
     save_model_atomically(trained, out / "model.keras")
+    keras.backend.clear_session()
+    loaded = load_model(out / "model.keras")  # evaluate, export, Grad-CAM and predict.py load the best model
     np.savez(
         out / "several.npz",
         replicas=replicas(),
         devices_per_variable=min(devices_holding(v) for v in trained.variables),
+        devices_per_loaded_variable=min(devices_holding(v) for v in loaded.variables),
         val_loss=history["val_loss"][0],
         probs=predict_probabilities(trained, x_val, batch_size=32),
         maps=GradCam(trained, LAYER).maps(x_val[:5], np.arange(5) % 2 == 0, "gradcam"),

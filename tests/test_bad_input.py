@@ -270,3 +270,19 @@ def test_a_real_study_without_a_gpu_is_refused_before_any_work(
     cpu_anyway = run_main([*command, "--cpu", "--prepare-only"], capsys)
     assert cpu_anyway.code == 0, cpu_anyway.stderr[-2000:]
     assert "device: no GPU visible" in cpu_anyway.stdout
+
+
+@pytest.mark.parametrize("role", [[], ["--worker", "127.0.0.1:8000"]], ids=["single", "worker"])
+def test_a_batch_size_the_devices_cannot_share_is_refused_before_any_work(
+    role: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On JAX every batch is split evenly across the devices: three of them cannot share the default 32. A worker
+    checks its own devices, which may not be the chief's. The device count is patched, so any machine checks it."""
+    write_dataset(tmp_path / "data")
+    monkeypatch.setattr("study.device.replicas", lambda: 3)
+    command = ["--data", str(tmp_path / "data"), "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c")]
+    refused = run_main([*command, "--cpu", *role], capsys)
+    assert refused.code == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    (line,) = [text for text in refused.stderr.splitlines() if text.startswith("error:")]
+    assert line.startswith("error: search.batch_size 32:") and "--set search.batch_size=30" in line, line
+    assert not (tmp_path / "r" / "manifest.json").exists() and not (tmp_path / "c" / "arrays").exists()

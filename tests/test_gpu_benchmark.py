@@ -1,5 +1,5 @@
 """benchmarks/gpu.py cannot rot before a GPU day: its --quick run measures every part on this CPU, and without
---quick a machine with no GPU is told so, with exit 0."""
+--quick a machine with no GPU is told so, with exit 0; on JAX it runs without TensorFlow."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
 from study.config import builtin_config_path, load_config
 from study.search.plan import hyperband_plan
+from tests.blocked_imports import run_without
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "benchmarks" / "gpu.py"
 
 
+@pytest.mark.slow
 def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
     out = tmp_path / "gpu.json"
     completed = subprocess.run(
@@ -40,6 +42,7 @@ def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
     assert "overnight plan" in completed.stdout
 
 
+@pytest.mark.slow
 def test_without_a_gpu_it_says_so_and_measures_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,3 +59,16 @@ def test_without_a_gpu_it_says_so_and_measures_nothing(
     out = tmp_path / "gpu.json"
     assert benchmark.main(["--out", str(out)]) == 0
     assert "no GPU visible" in capsys.readouterr().out and not out.exists()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the JAX backend only (KERAS_BACKEND=jax)")
+def test_on_jax_the_quick_run_needs_no_tensorflow(tmp_path: Path) -> None:
+    """A JAX machine may have no TensorFlow at all, and the benchmark is how a night there is sized: its --quick
+    run measures every part with TensorFlow unimportable, the feed ratio on a batch JAX holds on the device."""
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = run_without({"tensorflow"}, SCRIPT, ["--quick", "--out", str(out)], timeout=300, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert "on JAX" in result["device"] and result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
+    assert all(row["train_images_per_s"] > 0 for row in result["settings"].values())

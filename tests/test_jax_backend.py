@@ -3,7 +3,6 @@ JAX environment (KERAS_BACKEND=jax); skipped on TensorFlow."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from study.explain.gradcam import GradCam
 from study.search.hypermodel import build_model
 from study.search.saving import load_model
 from study.search.sharding import predict_probabilities
-from tests.blocked_imports import run_without
 from tests.several_devices import CFG, LAYER, films
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the JAX backend only (KERAS_BACKEND=jax)")
@@ -55,7 +53,8 @@ def test_several_devices_train_validate_predict_and_explain_as_one(tmp_path: Pat
     script = Path(__file__).with_name("several_devices.py")
     subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, check=True, timeout=600)
     several = np.load(tmp_path / "several.npz")
-    assert int(several["replicas"]) == 2 and int(several["devices_per_variable"]) == 2
+    assert int(several["replicas"]) == 2
+    assert int(several["devices_per_variable"]) == int(several["devices_per_loaded_variable"]) == 2
     model = load_model(tmp_path / "model.keras")
     x_val, y_val = films(13, seed=2)
     probs = predict_probabilities(model, x_val, batch_size=32)
@@ -65,16 +64,3 @@ def test_several_devices_train_validate_predict_and_explain_as_one(tmp_path: Pat
     assert float(several["val_loss"]) == pytest.approx(loss, rel=1e-4)
     maps = GradCam(model, LAYER).maps(x_val[:5], np.arange(5) % 2 == 0, "gradcam")
     np.testing.assert_allclose(several["maps"], maps, atol=1e-4)
-
-
-def test_the_gpu_benchmark_measures_every_part_on_jax_without_tensorflow(tmp_path: Path) -> None:
-    """A JAX machine may have no TensorFlow at all (the benchmark is how a night there is sized): its --quick run
-    measures every part there too, the feed ratio on a batch JAX holds on the device included."""
-    out = tmp_path / "gpu.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = run_without({"tensorflow"}, script, ["--quick", "--out", str(out)], timeout=300, env=env)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    result = json.loads(out.read_text())
-    assert "on JAX" in result["device"] and result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
-    assert all(row["train_images_per_s"] > 0 for row in result["settings"].values())

@@ -70,7 +70,8 @@ def test_a_padded_training_split_keeps_its_class_weighted_loss(three_devices: No
     assert history["val_accuracy"][0] == pytest.approx(validation["accuracy"], rel=1e-5)
 
 
-def test_on_one_device_fit_gets_the_splits_as_they_are() -> None:
+def test_on_one_device_fit_gets_the_splits_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sharding, "replicas", lambda: 1)
     films, labels = _films(37)
     data = sharding.fit_data(films, labels, films[:13], labels[:13], {0: 1.0, 1: 2.0})
     assert data["x"] is films and data["class_weight"] == {0: 1.0, 1: 2.0} and "sample_weight" not in data

@@ -154,14 +154,14 @@ def run_worker(request: StudyRequest) -> None:
     on the same Keras backend, train the trials the chief hands out. It writes no manifest, config or report:
     the chief owns those."""
     from study.data.readers import load_training_arrays
+    from study.device import check_batch_divides, require_gpu
     from study.search.distributed import wait_for_chief_data
     from study.search.run import run_search
 
     paths = ResultsPaths(request.results_dir)
     if request.cfg.model.require_gpu:
-        from study.device import require_gpu
-
         require_gpu()
+    check_batch_divides(request.cfg.search.batch_size)  # its own devices: they may not be the chief's
     manifest = wait_for_chief_data(paths)
     check_same_study(paths, request.cfg, str(manifest.data_source), manifest)
     check_same_backend(paths, manifest)

@@ -34,7 +34,9 @@ def weighted_split(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Films, labels and per-film weights padded to divide into `parts`. The copies weigh 0 and every real
     film's weight is scaled by padded/real count: Keras averages a batch's loss over all its rows, so the scale
-    keeps the loss (and its gradient) what it is unpadded, while AUC and accuracy, ratios of weights, ignore it."""
+    keeps an epoch's loss what it is unpadded (and a step's gradient, on average over the shuffles), while AUC
+    and accuracy, ratios of weights, ignore it. A trainable BatchNorm still counts the copies in its batch
+    statistics: at most parts - 1 films an epoch."""
     extra = padding(len(films), parts)
     real = np.ones(len(films), np.float32) if weights is None else np.asarray(weights, np.float32)
     scaled = real * np.float32((len(films) + extra) / len(films))
