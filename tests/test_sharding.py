@@ -24,7 +24,7 @@ def _model(learning_rate: float = 0.0) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate),
         loss="binary_crossentropy",
-        **sharding.metric_arguments([keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]),
+        **sharding.study_metrics(),
     )
     return model
 
@@ -53,7 +53,8 @@ def test_a_padded_validation_split_scores_as_its_films_alone(three_devices: None
 
 def test_a_padded_training_split_keeps_its_class_weighted_loss(three_devices: None) -> None:
     """Training on 37 films padded to 39: an epoch's loss (learning rate 0, so the weights stay) is the
-    class-weighted loss of the 37 films, and the validation figures are the 13 validation films' own."""
+    class-weighted loss of the 37 films, its AUC and accuracy theirs unweighted, as on one device, and the
+    validation figures are the 13 validation films' own."""
     model = _model(learning_rate=0.0)
     films, labels = _films(37)
     val_films, val_labels = _films(13)
@@ -64,7 +65,10 @@ def test_a_padded_training_split_keeps_its_class_weighted_loss(three_devices: No
     per_film = np.where(labels == 1, class_weight[1], class_weight[0])
     weighted = model.evaluate(films, labels, sample_weight=per_film, batch_size=6, verbose=0, return_dict=True)
     validation = model.evaluate(val_films, val_labels, batch_size=6, verbose=0, return_dict=True)
+    unweighted = model.evaluate(films, labels, batch_size=6, verbose=0, return_dict=True)
     assert history["loss"][0] == pytest.approx(weighted["loss"], rel=1e-5)
+    assert history["accuracy"][0] == pytest.approx(unweighted["accuracy"], rel=1e-5)
+    assert history["auc"][0] == pytest.approx(unweighted["auc"], rel=1e-5)
     assert history["val_loss"][0] == pytest.approx(validation["loss"], rel=1e-5)
     assert history["val_auc"][0] == pytest.approx(validation["auc"], rel=1e-5)
     assert history["val_accuracy"][0] == pytest.approx(validation["accuracy"], rel=1e-5)

@@ -22,7 +22,7 @@ from study.device import allow_compiling_on_jax, distribute_batches, gpu_names
 from study.errors import UserInputError
 from study.search.batchnorm import with_fused_batchnorm
 from study.search.optimizer import FusedAdam
-from study.search.sharding import fit_data, metric_arguments
+from study.search.sharding import fit_data, study_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def build_model(
     model.compile(
         optimizer=FusedAdam(learning_rate),
         loss="binary_crossentropy",
-        **metric_arguments([keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]),
+        **study_metrics(),
         jit_compile=jit_setting(model_cfg.xla),
     )
     return model

@@ -5,9 +5,8 @@ of the copies are dropped, and in training and validation the copies weigh nothi
 TensorFlow) nothing changes.
 
 Keras hands sample weights to a model's `weighted_metrics` only, so on several devices the metrics are
-compiled as such (`metric_arguments`): validation AUC and accuracy are then the real films' own. Training
-metrics also take the class weights there: AUC is unchanged by weights fixed per class, training accuracy
-(in histories only) becomes the class-weighted accuracy."""
+compiled as such (`study_metrics`), and count every film of weight above 0 once: AUC and accuracy, in
+training and validation, are the real films' own, unweighted by class, as on one device."""
 
 from __future__ import annotations
 
@@ -43,9 +42,31 @@ def weighted_split(
     return _padded(films, extra), _padded(labels, extra), np.concatenate([scaled, np.zeros(extra, np.float32)])
 
 
-def metric_arguments(metrics: list[keras.metrics.Metric]) -> dict[str, list[keras.metrics.Metric]]:
-    """model.compile's argument for the metrics: weighted on several devices, so that the copies count 0."""
-    return {"weighted_metrics" if replicas() > 1 else "metrics": metrics}
+class _RealFilmsOnly:
+    """A metric that counts each film of weight above 0 once and the weightless copies not at all."""
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        if sample_weight is not None:
+            sample_weight = keras.ops.cast(keras.ops.greater(sample_weight, 0), "float32")
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)  # type: ignore[misc]
+
+
+@keras.saving.register_keras_serializable(package="chest_xray_study")
+class RealFilmsAUC(_RealFilmsOnly, keras.metrics.AUC):
+    """AUC over the real films of a padded split."""
+
+
+@keras.saving.register_keras_serializable(package="chest_xray_study")
+class RealFilmsAccuracy(_RealFilmsOnly, keras.metrics.BinaryAccuracy):
+    """Accuracy over the real films of a padded split."""
+
+
+def study_metrics() -> dict[str, list[keras.metrics.Metric]]:
+    """model.compile's metrics, AUC and accuracy: Keras's own on one device; on several, weighted metrics that
+    see the weights and count the real films only."""
+    if replicas() > 1:
+        return {"weighted_metrics": [RealFilmsAUC(name="auc"), RealFilmsAccuracy(name="accuracy")]}
+    return {"metrics": [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]}
 
 
 def fit_data(
