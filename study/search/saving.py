@@ -1,5 +1,5 @@
-"""A study model to disk and back: written whole or not at all, and read with the study's own layer and
-optimizer classes registered, on whichever backend runs."""
+"""A study model to disk and back: written whole or not at all, and read with the study's own layer, optimizer
+and metric classes registered, on whichever backend runs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 import keras
 
 from study.device import allow_compiling_on_jax, distribute_batches
-from study.search import batchnorm
+from study.search import batchnorm, sharding
 from study.search.optimizer import FusedAdam
 
-STUDY_OBJECTS = (batchnorm.BatchNormalization, FusedAdam)  # what a saved model names; imported here, so registered
+# what a saved model names (the metrics, when it was compiled on several devices); imported here, so registered
+STUDY_OBJECTS = (batchnorm.BatchNormalization, FusedAdam, sharding.RealFilmsAUC, sharding.RealFilmsAccuracy)
 
 
 def save_model_atomically(model: keras.Model, path: Path) -> None:
