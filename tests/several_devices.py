@@ -13,6 +13,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from study.config import ModelConfig
+from study.data.split import SplitArrays
 from study.device import replicas
 from study.explain.gradcam import GradCam
 from study.search.hypermodel import build_model, build_optimizer
@@ -50,7 +51,7 @@ if __name__ == "__main__":
     x_train, y_train = films(37, seed=1)  # neither count divides by the two devices
     x_val, y_val = films(13, seed=2)
     history = trained.fit(
-        **fit_data(x_train, y_train, x_val, y_val, {0: 0.75, 1: 1.5}), batch_size=8, epochs=1, verbose=0
+        **fit_data(SplitArrays(x_train, y_train, x_val, y_val), {0: 0.75, 1: 1.5}), batch_size=8, epochs=1, verbose=0
     ).history
     save_model_atomically(trained, out / "model.keras")
     keras.backend.clear_session()

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from study.data.split import SplitArrays
 from study.device import check_batch_divides
 from study.errors import UserInputError
 from study.search import sharding
@@ -59,7 +60,7 @@ def test_a_padded_training_split_keeps_its_class_weighted_loss(three_devices: No
     films, labels = _films(37)
     val_films, val_labels = _films(13)
     class_weight = {0: 0.7, 1: 1.9}
-    data = sharding.fit_data(films, labels, val_films, val_labels, class_weight)
+    data = sharding.fit_data(SplitArrays(films, labels, val_films, val_labels), class_weight)
     assert len(data["x"]) % PARTS == 0 and len(data["validation_data"][0]) % PARTS == 0
     history = model.fit(**data, batch_size=6, epochs=1, shuffle=True, verbose=0).history
     per_film = np.where(labels == 1, class_weight[1], class_weight[0])
@@ -77,7 +78,7 @@ def test_a_padded_training_split_keeps_its_class_weighted_loss(three_devices: No
 def test_on_one_device_fit_gets_the_splits_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sharding, "replicas", lambda: 1)
     films, labels = _films(37)
-    data = sharding.fit_data(films, labels, films[:13], labels[:13], {0: 1.0, 1: 2.0})
+    data = sharding.fit_data(SplitArrays(films, labels, films[:13], labels[:13]), {0: 1.0, 1: 2.0})
     assert data["x"] is films and data["class_weight"] == {0: 1.0, 1: 2.0} and "sample_weight" not in data
 
 

@@ -103,13 +103,7 @@ def _train_run(
         monitor="val_auc", mode="max", patience=epochs + 1, restore_best_weights=True
     )  # never stops early; restores the best epoch's weights at the end
     model.fit(
-        **fit_data(
-            arrays.x_train,
-            arrays.y_train,
-            arrays.x_val,
-            arrays.y_val,
-            class_weights(arrays.y_train, str(values["class_weighting"])),
-        ),
+        **fit_data(arrays, class_weights(arrays.y_train, str(values["class_weighting"]))),
         batch_size=cfg.search.batch_size,
         epochs=epochs,
         shuffle=True,

@@ -150,13 +150,7 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
         arrays = self.arrays_by_resolution[int(hp.get("resolution"))]
         build_optimizer(model)  # after keras-tuner loaded a continuation's weights: Adam restarts, as before
         return model.fit(
-            **fit_data(
-                arrays.x_train,
-                arrays.y_train,
-                arrays.x_val,
-                arrays.y_val,
-                class_weights(arrays.y_train, str(hp.get("class_weighting"))),
-            ),
+            **fit_data(arrays, class_weights(arrays.y_train, str(hp.get("class_weighting")))),
             batch_size=self.search_cfg.batch_size,
             shuffle=True,
             **{**kwargs, "verbose": "auto" if sys.stdout.isatty() else 0},  # Keras's bar on a terminal only

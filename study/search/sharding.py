@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from study.data.split import SplitArrays
 from study.device import replicas
 
 
@@ -69,26 +70,26 @@ def study_metrics() -> dict[str, list[keras.metrics.Metric]]:
     return {"metrics": [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]}
 
 
-def fit_data(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
-    class_weight: dict[int, float] | None,
-) -> dict[str, Any]:
-    """model.fit's data arguments for training on (x_train, y_train), weighted per class, validated on
-    (x_val, y_val), on however many devices share each batch (search.batch_size divides among them: checked at
-    start-up)."""
+def fit_data(arrays: SplitArrays, class_weight: dict[int, float] | None) -> dict[str, Any]:
+    """model.fit's data arguments for training on the training split, weighted per class, validated on the
+    validation split, on however many devices share each batch (search.batch_size divides among them: checked
+    at start-up)."""
     parts = replicas()
-    if padding(len(x_train), parts) == 0 and padding(len(x_val), parts) == 0:
-        return {"x": x_train, "y": y_train, "class_weight": class_weight, "validation_data": (x_val, y_val)}
-    per_film = None if class_weight is None else np.vectorize(class_weight.__getitem__)(y_train.astype(int))
-    x, y, sample_weight = weighted_split(x_train, y_train, per_film, parts)
+    if padding(len(arrays.x_train), parts) == 0 and padding(len(arrays.x_val), parts) == 0:
+        return {
+            "x": arrays.x_train,
+            "y": arrays.y_train,
+            "class_weight": class_weight,
+            "validation_data": (arrays.x_val, arrays.y_val),
+        }
+    labels = arrays.y_train.astype(int)
+    per_film = None if class_weight is None else np.vectorize(class_weight.__getitem__)(labels)
+    x, y, sample_weight = weighted_split(arrays.x_train, arrays.y_train, per_film, parts)
     return {
         "x": x,
         "y": y,
         "sample_weight": sample_weight,
-        "validation_data": weighted_split(x_val, y_val, None, parts),
+        "validation_data": weighted_split(arrays.x_val, arrays.y_val, None, parts),
     }
 
 
