@@ -16,9 +16,9 @@ from study.config import ModelConfig
 from study.data.split import SplitArrays
 from study.device import replicas
 from study.explain.gradcam import GradCam
+from study.search.batches import fit_data, predict_probabilities
 from study.search.hypermodel import build_model, build_optimizer
 from study.search.saving import load_model, save_model_atomically
-from study.search.sharding import fit_data, predict_probabilities
 
 CFG = ModelConfig(
     weights="none", alpha=0.35, bn_momentum=0.9, horizontal_flip=True, precision="float32", xla="off",
@@ -51,7 +51,7 @@ if __name__ == "__main__":
     x_train, y_train = films(37, seed=1)  # neither count divides by the two devices
     x_val, y_val = films(13, seed=2)
     history = trained.fit(
-        **fit_data(SplitArrays(x_train, y_train, x_val, y_val), {0: 0.75, 1: 1.5}), batch_size=8, epochs=1, verbose=0
+        **fit_data(SplitArrays(x_train, y_train, x_val, y_val), {0: 0.75, 1: 1.5}, batch_size=8), epochs=1, verbose=0
     ).history
     save_model_atomically(trained, out / "model.keras")
     keras.backend.clear_session()

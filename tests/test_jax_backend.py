@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from study.explain.gradcam import GradCam
+from study.search.batches import predict_probabilities
 from study.search.hypermodel import build_model
 from study.search.saving import load_model
-from study.search.sharding import predict_probabilities
 from tests.several_devices import CFG, LAYER, films
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the JAX backend only (KERAS_BACKEND=jax)")

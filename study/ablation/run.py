@@ -36,10 +36,10 @@ from study.results import (
 )
 from study.results.mirror import Mirror
 from study.results.vocab import ABLATION_TEST_METRICS, HP_NAMES
+from study.search.batches import fit_data, predict_probabilities
 from study.search.hypermodel import build_from_values, build_optimizer, class_weights
 from study.search.ledger import search_clock
 from study.search.saving import save_model_atomically
-from study.search.sharding import fit_data, predict_probabilities
 from study.search.tuner import FailOnNaN
 
 logger = logging.getLogger(__name__)
@@ -102,15 +102,14 @@ def _train_run(
     keep_best = keras.callbacks.EarlyStopping(
         monitor="val_auc", mode="max", patience=epochs + 1, restore_best_weights=True
     )  # never stops early; restores the best epoch's weights at the end
+    batch = cfg.search.batch_size
     model.fit(
-        **fit_data(arrays, class_weights(arrays.y_train, str(values["class_weighting"]))),
-        batch_size=cfg.search.batch_size,
+        **fit_data(arrays, class_weights(arrays.y_train, str(values["class_weighting"])), batch),
         epochs=epochs,
         shuffle=True,
         verbose=0,
         callbacks=[keep_best, FailOnNaN()],
     )
-    batch = cfg.search.batch_size
     val_probs = predict_probabilities(model, arrays.x_val, batch).astype(float)
     threshold = choose_threshold(arrays.y_val, val_probs, cfg.evaluate.threshold_rule)
     test_films = held_out.test_films[int(values["resolution"])]

@@ -11,8 +11,8 @@ from study.data.readers import dataset_arrays, load_split_rows, study_classes
 from study.evaluate.metrics import make_predictions, write_evaluation
 from study.evaluate.subgroups import subgroup_sensitivities
 from study.results import BestTrial, ResultsPaths
+from study.search.batches import predict_probabilities
 from study.search.saving import load_model
-from study.search.sharding import predict_probabilities
 
 
 def load_best_model(paths: ResultsPaths) -> tuple[keras.Model, int]:

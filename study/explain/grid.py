@@ -23,8 +23,8 @@ from study.explain.gallery import overlay
 from study.explain.gradcam import GradCam, upsample
 from study.explain.scores import border_energy_share
 from study.results import COMPARISON_COLUMNS, DataSummary, ResultsPaths, read_csv, write_csv
+from study.search.batches import predict_probabilities
 from study.search.saving import load_model
-from study.search.sharding import predict_probabilities
 
 logger = logging.getLogger(__name__)
 

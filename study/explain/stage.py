@@ -30,7 +30,7 @@ from study.explain.scores import (
 )
 from study.results import CamBaseline, CamScores, Estimate, MethodScores, ResultsPaths, Threshold, read_csv
 from study.results.vocab import POSITIVE_CATEGORIES
-from study.search.sharding import predict_probabilities
+from study.search.batches import predict_probabilities
 
 logger = logging.getLogger(__name__)
 

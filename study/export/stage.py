@@ -29,7 +29,7 @@ from study.export.runtime import TfliteModel
 from study.results import EXPORT_COLUMNS, BestTrial, ResultsPaths, Threshold, read_csv, write_csv
 from study.results.classes import Classes
 from study.results.vocab import EXPORT_VARIANTS
-from study.search.sharding import predict_probabilities
+from study.search.batches import predict_probabilities
 
 logger = logging.getLogger(__name__)
 

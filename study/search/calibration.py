@@ -18,8 +18,8 @@ import numpy as np
 from study.config import StudyConfig
 from study.data.split import SplitArrays
 from study.results import Calibration
+from study.search.batches import first_rows
 from study.search.hypermodel import build_model, build_optimizer
-from study.search.sharding import first_rows
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from study.config import ModelConfig, SearchConfig, SpaceConfig
 from study.data.split import SplitArrays
 from study.device import allow_compiling_on_jax, distribute_batches, gpu_names
 from study.errors import UserInputError
+from study.search.batches import fit_data, study_metrics
 from study.search.batchnorm import with_fused_batchnorm
 from study.search.optimizer import FusedAdam
-from study.search.sharding import fit_data, study_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +148,10 @@ class ChestXrayHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: object, **kwargs: object) -> object:
         arrays = self.arrays_by_resolution[int(hp.get("resolution"))]
+        weights = class_weights(arrays.y_train, str(hp.get("class_weighting")))
         build_optimizer(model)  # after keras-tuner loaded a continuation's weights: Adam restarts, as before
         return model.fit(
-            **fit_data(arrays, class_weights(arrays.y_train, str(hp.get("class_weighting")))),
-            batch_size=self.search_cfg.batch_size,
+            **fit_data(arrays, weights, self.search_cfg.batch_size),
             shuffle=True,
             **{**kwargs, "verbose": "auto" if sys.stdout.isatty() else 0},  # Keras's bar on a terminal only
         )

@@ -8,11 +8,11 @@ from pathlib import Path
 import keras
 
 from study.device import allow_compiling_on_jax, distribute_batches
-from study.search import batchnorm, sharding
+from study.search import batches, batchnorm
 from study.search.optimizer import FusedAdam
 
 # what a saved model names (the metrics, when it was compiled on several devices); imported here, so registered
-STUDY_OBJECTS = (batchnorm.BatchNormalization, FusedAdam, sharding.RealFilmsAUC, sharding.RealFilmsAccuracy)
+STUDY_OBJECTS = (batchnorm.BatchNormalization, FusedAdam, batches.RealFilmsAUC, batches.RealFilmsAccuracy)
 
 
 def save_model_atomically(model: keras.Model, path: Path) -> None:

@@ -96,7 +96,7 @@ def load_servable(results_dir: Path, model_name: str = KERAS) -> Servable:
 def _load_model(paths: ResultsPaths, model_name: str) -> tuple[Any | None, Callable[[np.ndarray], np.ndarray]]:
     if model_name == KERAS:
         from study.evaluate.stage import load_best_model
-        from study.search.sharding import predict_probabilities
+        from study.search.batches import predict_probabilities
 
         model, _ = load_best_model(paths)
         return model, lambda films: predict_probabilities(model, films, BATCH)
