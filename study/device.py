@@ -87,8 +87,8 @@ def distribute_batches() -> None:
 
 def replicas() -> int:
     """How many parts every batch splits into: its size must divide by this (JAX's DataParallel refuses any
-    other), which study.search.batches ensures by padding. 1 on TensorFlow, whose MirroredStrategy takes
-    uneven batches."""
+    other), which check_batch_divides ensures at start-up and study.search.batches keeps by padding every split
+    to whole batches. 1 on TensorFlow, whose MirroredStrategy takes uneven batches."""
     return len(data_parallel_devices()) or 1
 
 

@@ -48,7 +48,7 @@ if __name__ == "__main__":
     keras.utils.set_random_seed(0)
     trained = model()
     build_optimizer(trained)
-    x_train, y_train = films(37, seed=1)  # neither count divides by the two devices
+    x_train, y_train = films(37, seed=1)  # neither count divides by the batch (8) or the two devices
     x_val, y_val = films(13, seed=2)
     history = trained.fit(
         **fit_data(SplitArrays(x_train, y_train, x_val, y_val), {0: 0.75, 1: 1.5}, batch_size=8), epochs=1, verbose=0

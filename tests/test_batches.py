@@ -63,7 +63,7 @@ def test_a_padded_training_split_keeps_its_class_weighted_loss() -> None:
     val_films, val_labels = _films(13)
     class_weight = {0: 0.7, 1: 1.9}
     data = batches.fit_data(SplitArrays(films, labels, val_films, val_labels), class_weight, BATCH)
-    assert len(data["x"]) == 42 and len(data["validation_data"][0]) == 18
+    assert len(data["x"]) == 42 and len(data["validation_data"][0]) == 18 and data["batch_size"] == BATCH
     history = model.fit(**data, epochs=1, shuffle=True, verbose=0).history
     per_film = np.where(labels == 1, class_weight[1], class_weight[0])
     weighted = model.evaluate(films, labels, sample_weight=per_film, batch_size=BATCH, verbose=0, return_dict=True)

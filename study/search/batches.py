@@ -1,4 +1,5 @@
-"""Every batch whole: training, validation and prediction batches all hold search.batch_size films.
+"""Every batch whole: training and validation batches all hold search.batch_size films, and prediction
+batches one size each (the caller's batch, or fewer films' worth).
 
 A split of any size ends in a smaller batch, and a smaller batch is a new input shape, which XLA compiles
 again: every step on JAX, and on TensorFlow with model.xla on. Two CPU cores, JAX, the smoke study's model: an
@@ -74,7 +75,7 @@ def study_metrics() -> dict[str, list[keras.metrics.Metric]]:
 
 def fit_data(arrays: SplitArrays, class_weight: dict[int, float] | None, batch_size: int) -> dict[str, Any]:
     """model.fit's data arguments: the training split weighted per class, validated on the validation split,
-    both padded to whole batches of `batch_size`. The padded training split is a copy: one split at one size in
+    both padded to whole batches of `batch_size`. A padded training split is a copy: one split at one size in
     memory again while the model trains."""
     labels = arrays.y_train.astype(int)
     per_film = None if class_weight is None else np.vectorize(class_weight.__getitem__)(labels)

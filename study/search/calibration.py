@@ -52,11 +52,12 @@ def calibrate(cfg: StudyConfig, arrays: dict[int, SplitArrays]) -> Calibration:
         channels=sample.x_train.shape[-1],
     )
     build_optimizer(model)  # as every trial does before its first step
-    model.train_on_batch(x_batch, y_batch)
-    model.test_on_batch(x_val_batch, y_val_batch)
+    weights = np.ones(batch, np.float32)  # every trial's steps take sample weights (study.search.batches)
+    model.train_on_batch(x_batch, y_batch, sample_weight=weights)
+    model.test_on_batch(x_val_batch, y_val_batch, sample_weight=weights)
     build_seconds = time.monotonic() - started
-    train_step = _steady_step_seconds(lambda: model.train_on_batch(x_batch, y_batch))
-    eval_step = _steady_step_seconds(lambda: model.test_on_batch(x_batch, y_batch))
+    train_step = _steady_step_seconds(lambda: model.train_on_batch(x_batch, y_batch, sample_weight=weights))
+    eval_step = _steady_step_seconds(lambda: model.test_on_batch(x_batch, y_batch, sample_weight=weights))
     keras.backend.clear_session()
     epoch_seconds = {}
     for size in cfg.space.resolutions:

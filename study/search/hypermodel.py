@@ -22,6 +22,7 @@ from study.device import allow_compiling_on_jax, distribute_batches, gpu_names
 from study.errors import UserInputError
 from study.search.batches import fit_data, study_metrics
 from study.search.batchnorm import with_fused_batchnorm
+from study.search.dropout import SearchedDropout
 from study.search.optimizer import FusedAdam
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def build_model(
     _set_trainable(backbone, unfrozen_layers, pretrained)
     x = backbone(x, training=False) if pretrained else backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    x = SearchedDropout(dropout, name="dropout")(x)
     logit = keras.layers.Dense(1, name=LOGIT_LAYER, dtype="float32")(x)
     prob = keras.layers.Activation("sigmoid", name="prob", dtype="float32")(logit)
     model = keras.Model(inputs, prob, name="chest_xray_mobilenetv2")

@@ -9,10 +9,13 @@ import keras
 
 from study.device import allow_compiling_on_jax, distribute_batches
 from study.search import batches, batchnorm
+from study.search.dropout import SearchedDropout
 from study.search.optimizer import FusedAdam
 
-# what a saved model names (the metrics, when it was compiled on several devices); imported here, so registered
-STUDY_OBJECTS = (batchnorm.BatchNormalization, FusedAdam, batches.RealFilmsAUC, batches.RealFilmsAccuracy)
+# what a saved model names (its metrics too: study.search.batches's real-films metrics); imported here, so registered
+STUDY_OBJECTS = (
+    batchnorm.BatchNormalization, FusedAdam, SearchedDropout, batches.RealFilmsAUC, batches.RealFilmsAccuracy,
+)  # fmt: skip
 
 
 def save_model_atomically(model: keras.Model, path: Path) -> None:
