@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -31,21 +32,28 @@ def test_training_drops_that_share_and_keeps_the_mean_and_inference_drops_nothin
 
 
 def test_a_saved_model_keeps_its_rate_and_its_checkpoints_load_as_keras_dropouts_do(tmp_path: Path) -> None:
-    """The rate travels in the config; a weights checkpoint has Keras's Dropout's layout, so trial checkpoints
-    written before this layer (with Keras's Dropout) load into it, and the other way round."""
+    """The rate travels in the config; a weights checkpoint holds no weights for the layer, as for Keras's
+    Dropout, so trial checkpoints written before this layer (with Keras's Dropout) load into it, and the other
+    way round."""
     ours = _model(SearchedDropout(0.25, name="dropout"))
     films = np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32)
     save_model_atomically(ours, tmp_path / "model.keras")
     loaded = load_model(tmp_path / "model.keras")
     assert loaded.get_layer("dropout").rate == 0.25
+    assert float(keras.ops.convert_to_numpy(loaded.get_layer("dropout").rate_variable)) == 0.25
     np.testing.assert_allclose(loaded.predict(films, verbose=0), ours.predict(films, verbose=0), atol=1e-6)
     ours.save_weights(tmp_path / "ours.weights.h5")
+    with h5py.File(tmp_path / "ours.weights.h5", "r") as weights:
+        stored: list[str] = []
+        weights.visititems(lambda name, item: stored.append(name) if isinstance(item, h5py.Dataset) else None)
+    assert stored and not [name for name in stored if "dropout" in name], stored
     keras_dropout = _model(keras.layers.Dropout(0.25, name="dropout"))
     keras_dropout.load_weights(tmp_path / "ours.weights.h5")
     np.testing.assert_allclose(keras_dropout.predict(films, verbose=0), ours.predict(films, verbose=0), atol=1e-6)
     keras_dropout.save_weights(tmp_path / "keras.weights.h5")
     again = _model(SearchedDropout(0.25, name="dropout"))
     again.load_weights(tmp_path / "keras.weights.h5")
+    assert float(keras.ops.convert_to_numpy(again.get_layer("dropout").rate_variable)) == 0.25
     np.testing.assert_allclose(again.predict(films, verbose=0), ours.predict(films, verbose=0), atol=1e-6)
 
 

@@ -17,8 +17,9 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="chest_xray_study")
 class SearchedDropout(keras.layers.Layer):
-    """Keras's Dropout, at rate 0 too (one structure for every rate). The rate is the layer's config; its
-    variable is not written to checkpoints, which keep Keras's Dropout's layout (no variables)."""
+    """Keras's Dropout, at rate 0 too (one structure for every rate). The rate is the layer's config, and its
+    variable is neither written to nor read from checkpoints: like Keras's Dropout, the layer has no weights
+    there, so trial checkpoints written with either layer load into the other."""
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -28,8 +29,8 @@ class SearchedDropout(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.rate_variable = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(rate), trainable=False, name="rate"
-        )
+            shape=(), initializer=keras.initializers.Constant(rate), trainable=False, autocast=False, name="rate"
+        )  # float32 under mixed precision too: the rate as given, not rounded to float16
         self.supports_masking = True
         self.built = True
 
