@@ -56,6 +56,20 @@ def test_batched_maps_equal_per_image_maps(model: keras.Model, films: np.ndarray
     assert peaks.max() == pytest.approx(1.0, abs=1e-4), "all-zero maps: the gradient was lost"
 
 
+def test_maps_in_batches_of_one_size_are_the_films_own(model: keras.Model, films: np.ndarray) -> None:
+    """Five films in batches of two: the last batch is filled with a copy, whose map is dropped; each film keeps
+    its own map, in order, and one batch shape reaches the compiled pass."""
+    explain = np.array([True, False, True, False, True])
+    cam = GradCam(model, "out_relu")
+    shapes: list[tuple[int, ...]] = []
+    maps = cam.maps
+    cam.maps = lambda batch, *rest: shapes.append(batch.shape) or maps(batch, *rest)  # type: ignore[method-assign]
+    in_batches = cam.maps_in_batches(films, explain, "layercam", batch_size=2)
+    assert set(shapes) == {(2, 64, 64, 1)} and len(shapes) == 3
+    assert np.allclose(in_batches, maps(films, explain, "layercam"), atol=1e-4)
+    assert cam.maps_in_batches(films[:1], explain[:1], "layercam", batch_size=32).shape == (1, 2, 2)
+
+
 def test_layercam_keeps_a_cell_whose_channel_gradient_cancels_over_the_grid() -> None:
     """Why LayerCAM at a shallow layer: one channel, active in both cells of a 1 x 2 grid, whose gradient is +1 in
     one and -1 in the other. Grad-CAM's one weight per channel (the mean gradient) is 0, so its map is empty;

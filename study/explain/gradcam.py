@@ -17,6 +17,7 @@ from PIL import Image
 from study.errors import UserInputError
 from study.explain.gradients import CamModel, gradient_pass
 from study.results.vocab import CAM_METHODS
+from study.search.batches import padding, with_copies
 from study.search.hypermodel import LOGIT_LAYER
 
 EPSILON = 1e-8
@@ -53,6 +54,21 @@ class GradCam:
         # Each map to its own peak, whatever its scale: a barely trained model's maps peak near 1e-10, where
         # adding an epsilon to the peak would shrink them towards zero instead.
         return np.divide(cams, peaks, out=np.zeros_like(cams), where=peaks > 0)
+
+    def maps_in_batches(
+        self, films: np.ndarray, explain_pneumonia: np.ndarray, method: str, batch_size: int
+    ) -> np.ndarray:
+        """`maps` over batches of one size, `batch_size` or fewer films' worth: the last batch is filled with
+        copies whose maps are dropped (each map is scaled on its own), so the compiled pass sees one shape.
+        XLA (JAX, or TensorFlow with XLA on) compiles a pass per shape."""
+        batch = max(1, min(batch_size, len(films)))
+        extra = padding(len(films), batch)
+        films, explain_pneumonia = with_copies(films, extra), with_copies(explain_pneumonia, extra)
+        maps = [
+            self.maps(films[i : i + batch], explain_pneumonia[i : i + batch], method)
+            for i in range(0, len(films), batch)
+        ]
+        return np.concatenate(maps)[: len(films) - extra]
 
 
 def class_activation(activations: Any, gradients: Any, method: str) -> Any:

@@ -55,12 +55,7 @@ def _maps_and_scores(
     size = films.shape[1]
     maps, scores = {}, {}
     for method in cfg.gradcam.methods:
-        maps[method] = np.concatenate(
-            [
-                cam.maps(films[i : i + SCORE_BATCH], explain[i : i + SCORE_BATCH], method)
-                for i in range(0, len(films), SCORE_BATCH)
-            ]
-        )
+        maps[method] = cam.maps_in_batches(films, explain, method, SCORE_BATCH)
         grid = upsample(maps[method], size)
         scores[method] = {
             "deletion_auc": deletion_auc(

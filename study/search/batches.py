@@ -30,8 +30,9 @@ def padding(count: int, parts: int) -> int:
     return -count % parts
 
 
-def _padded(films: np.ndarray, extra: int) -> np.ndarray:
-    return films if extra == 0 else np.concatenate([films, films[np.arange(extra) % len(films)]])
+def with_copies(rows: np.ndarray, extra: int) -> np.ndarray:
+    """`rows` and `extra` copies of its first rows after them."""
+    return rows if extra == 0 else np.concatenate([rows, rows[np.arange(extra) % len(rows)]])
 
 
 def weighted_split(
@@ -45,7 +46,7 @@ def weighted_split(
     extra = padding(len(films), batch_size)
     real = np.ones(len(films), np.float32) if weights is None else np.asarray(weights, np.float32)
     scaled = real * np.float32((len(films) + extra) / len(films))
-    return _padded(films, extra), _padded(labels, extra), np.concatenate([scaled, np.zeros(extra, np.float32)])
+    return with_copies(films, extra), with_copies(labels, extra), np.concatenate([scaled, np.zeros(extra, np.float32)])
 
 
 class _RealFilmsOnly:
@@ -94,13 +95,12 @@ def predict_probabilities(model: keras.Model, films: np.ndarray, batch_size: int
     of the device count, or fewer films' worth rounded up to that multiple (no batch larger than the films
     need). In inference a batch's size does not change its films' outputs."""
     parts = replicas()
-    batch = max(parts, batch_size - batch_size % parts)
-    batch = max(parts, min(batch, len(films) + padding(len(films), parts)))
-    padded = _padded(films, padding(len(films), batch))
+    batch = max(parts, min(batch_size - batch_size % parts, len(films) + padding(len(films), parts)))
+    padded = with_copies(films, padding(len(films), batch))
     return model.predict(padded, batch_size=batch, verbose=0).ravel()[: len(films)]
 
 
 def first_rows(arrays: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
     """The first `count` rows of each array, padded with copies to `count` when an array is shorter: one whole
     batch, as every trial's steps take, for the calibration's timed steps."""
-    return [_padded(array[:count], count - len(array[:count])) for array in arrays]
+    return [with_copies(head, count - len(head)) for head in (array[:count] for array in arrays)]

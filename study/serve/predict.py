@@ -179,12 +179,7 @@ def _write_overlays(
         raise UserInputError(f"--gradcam: needs the Keras model's gradients; --model {servable.model_name} has none")
     cam = GradCam(servable.keras_model, servable.gradcam_layer)
     explain = np.array([prediction.label == servable.classes.positive for prediction in predictions])
-    maps = np.concatenate(
-        [
-            cam.maps(films[i : i + BATCH], explain[i : i + BATCH], servable.gradcam_method)
-            for i in range(0, len(films), BATCH)
-        ]
-    )
+    maps = cam.maps_in_batches(films, explain, servable.gradcam_method, BATCH)
     out_dir.mkdir(parents=True, exist_ok=True)
     for number, (path, prediction, cam_map) in enumerate(zip(kept, predictions, maps, strict=True)):
         caption = (
