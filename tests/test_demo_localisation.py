@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.demo]  # slow too, so -m "not slow" never runs it
 
+ROUNDING = (
+    "the trained model depends on the CPU kernels' float rounding: one of eleven models trained under other kernels fell "
+    "below these bounds (docs/architecture.md, 'How float rounding moves the demo's localisation')"
+)
+
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_demo_model_learns_and_its_maps_sit_on_the_lesions(tmp_path: Path, seed: int) -> None:
@@ -39,9 +44,9 @@ def test_demo_model_learns_and_its_maps_sit_on_the_lesions(tmp_path: Path, seed:
     scores = json.loads((tmp_path / "results" / "gradcam" / "scores.json").read_text())
     layercam = scores["methods"]["layercam"]
     assert layercam["films_with_masks"] >= 100
-    assert layercam["mask_ratio_mean"] >= 2.0 and layercam["mask_ratio_median"] >= 2.0, layercam
+    assert layercam["mask_ratio_mean"] >= 2.0 and layercam["mask_ratio_median"] >= 2.0, (layercam, ROUNDING)
     difference = json.loads((tmp_path / "results" / "gradcam" / "baseline.json").read_text())["differences"]["layercam"]
-    assert difference["ci_high"] < 0, f"the maps beat random maps, paired per film: {difference}"
+    assert difference["ci_high"] < 0, f"the maps beat random maps, paired per film: {difference}; {ROUNDING}"
     export = {row["variant"]: row for row in read_csv(tmp_path / "results" / "export" / "summary.csv")}
     assert float(export["fp32"]["agreement"]) == 1.0 and float(export["fp32"]["max_abs_dp"]) < 1e-4, export["fp32"]
     assert abs(float(export["int8"]["auc_diff"])) <= 0.01, export["int8"]
