@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.demo]  # slow too, so -m "not slow" never runs it
 
 ROUNDING = (
-    "the trained model depends on the CPU kernels' float rounding: one of eleven models trained under other kernels fell "
-    "below these bounds (docs/architecture.md, 'How float rounding moves the demo's localisation')"
+    "the trained model depends on the CPU kernels' float rounding: one of eleven models trained under other "
+    "kernels fell below these bounds (docs/architecture.md, 'How float rounding moves the demo's localisation')"
 )
 
 
