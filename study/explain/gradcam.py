@@ -60,7 +60,7 @@ class GradCam:
     ) -> np.ndarray:
         """`maps` over batches of one size, `batch_size` or fewer films' worth: the last batch is filled with
         copies whose maps are dropped (each map is scaled on its own), so the compiled pass sees one shape:
-        jax.jit compiles one per shape (TensorFlow's tf.function, with reduce_retracing, traces one for any)."""
+        jax.jit compiles once per shape, and tf.function traces again at a second shape."""
         batch = max(1, min(batch_size, len(films)))
         extra = padding(len(films), batch)
         films, explain_pneumonia = with_copies(films, extra), with_copies(explain_pneumonia, extra)
