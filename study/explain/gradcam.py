@@ -17,7 +17,7 @@ from PIL import Image
 from study.errors import UserInputError
 from study.explain.gradients import CamModel, gradient_pass
 from study.results.vocab import CAM_METHODS
-from study.search.batches import padding, with_copies
+from study.search.batches import one_batch_size, padding, with_copies
 from study.search.hypermodel import LOGIT_LAYER
 
 EPSILON = 1e-8
@@ -61,14 +61,11 @@ class GradCam:
         """`maps` over batches of one size, `batch_size` or fewer films' worth: the last batch is filled with
         copies whose maps are dropped (each map is scaled on its own), so the compiled pass sees one shape:
         jax.jit compiles once per shape, and tf.function traces again at a second shape."""
-        batch = max(1, min(batch_size, len(films)))
+        batch = one_batch_size(len(films), batch_size)
         extra = padding(len(films), batch)
-        films, explain_pneumonia = with_copies(films, extra), with_copies(explain_pneumonia, extra)
-        maps = [
-            self.maps(films[i : i + batch], explain_pneumonia[i : i + batch], method)
-            for i in range(0, len(films), batch)
-        ]
-        return np.concatenate(maps)[: len(films) - extra]
+        padded, explain = with_copies(films, extra), with_copies(explain_pneumonia, extra)
+        maps = [self.maps(padded[i : i + batch], explain[i : i + batch], method) for i in range(0, len(padded), batch)]
+        return np.concatenate(maps)[: len(films)]
 
 
 def class_activation(activations: Any, gradients: Any, method: str) -> Any:

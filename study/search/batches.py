@@ -30,6 +30,12 @@ def padding(count: int, parts: int) -> int:
     return -count % parts
 
 
+def one_batch_size(count: int, batch_size: int, parts: int = 1) -> int:
+    """The one batch size for `count` films: `batch_size` cut down to a multiple of `parts`, or fewer films' worth
+    rounded up to that multiple (no batch larger than the films need)."""
+    return max(parts, min(batch_size - batch_size % parts, count + padding(count, parts)))
+
+
 def with_copies(rows: np.ndarray, extra: int) -> np.ndarray:
     """`rows` and `extra` copies of its first rows after them."""
     return rows if extra == 0 else np.concatenate([rows, rows[np.arange(extra) % len(rows)]])
@@ -94,8 +100,7 @@ def predict_probabilities(model: keras.Model, films: np.ndarray, batch_size: int
     """P(positive class) per film, one value each, in batches of one size: `batch_size` cut down to a multiple
     of the device count, or fewer films' worth rounded up to that multiple (no batch larger than the films
     need). In inference a batch's size does not change its films' outputs."""
-    parts = replicas()
-    batch = max(parts, min(batch_size - batch_size % parts, len(films) + padding(len(films), parts)))
+    batch = one_batch_size(len(films), batch_size, replicas())
     padded = with_copies(films, padding(len(films), batch))
     return model.predict(padded, batch_size=batch, verbose=0).ravel()[: len(films)]
 
