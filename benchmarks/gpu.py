@@ -12,9 +12,9 @@ Measures, each side by side in one run:
 - batched Grad-CAM throughput at 224 px;
 - the night this implies: the overnight plan's trials and epochs at the measured rates, beside the estimate the
   study's own calibration makes for the same plan on this machine.
-Writes a table to stdout and the figures to --out (JSON). Without a GPU it says so and exits 0; --quick runs a
-tiny version on whatever is there (the CPU included) in under a minute, so the script cannot rot unseen. On JAX
-it needs no TensorFlow.
+Writes a table to stdout and the figures to --out (JSON, rewritten after each measurement). Without a GPU it
+says so and exits 0; --quick runs a tiny version on whatever is there (the CPU included) in under a minute, so
+the script cannot rot unseen. On JAX it needs no TensorFlow.
 
 Run: python benchmarks/gpu.py [--quick] [--out benchmarks/gpu.json]
 """
@@ -133,14 +133,15 @@ def _films(count: int, resolution: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 def _model(setting: Setting, scale: Scale) -> keras.Model:
     cfg = load_config(builtin_config_path("overnight"))
-    model_cfg = dataclasses.replace(cfg.model, weights="none", alpha=scale.alpha, precision=setting.precision,
-                                    xla="on" if setting.xla else "off")  # fmt: skip
+    model_cfg = dataclasses.replace(cfg.model, weights="none", alpha=scale.alpha, xla="on" if setting.xla else "off")
     keras.backend.clear_session()
     # as the study's calibration builds it (the strongest augmentation searched, the highest dropout), so the
     # night printed beside the calibration's compares the same model
     augmentation, dropout = max(cfg.space.augmentation), cfg.space.dropout_max
+    # each setting names its precision, mixed_bfloat16 too, which the study's model.precision does not offer
+    precision = mock.patch.object(hypermodel, "resolve_precision", lambda _configured: setting.precision)
     unfused = mock.patch.object(hypermodel, "with_fused_batchnorm", lambda backbone: backbone)
-    with contextlib.nullcontext() if setting.fused_batchnorm else unfused:
+    with precision, contextlib.nullcontext() if setting.fused_batchnorm else unfused:
         model = build_model(setting.resolution, augmentation, dropout, -1 if setting.trainable else 0, 1e-3, model_cfg)
     build_optimizer(model)
     return model
@@ -270,26 +271,33 @@ def night(measured: dict[str, dict[str, float]], scale: Scale, quick: bool) -> d
             "calibration_over_measured": calibration.epoch_seconds[largest] / epoch[largest]}  # fmt: skip
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, out: Path) -> dict[str, Any]:
+    """Every measurement, the JSON at `out` rewritten after each one ("complete": false until the last), so a
+    session cut off or a run stopped at its time limit keeps what it measured."""
     scale = _scale(quick, bool(gpu_names()))
     largest = Setting(max(scale.resolutions), True, study_precision(), False)  # as the study trains at that size
-    measured = {}
+    result: dict[str, Any] = {"device": device_line(), "quick": quick, "complete": False, "alpha": scale.alpha,
+                              "batch": scale.batch, "images_per_epoch": scale.images, "settings": {}}  # fmt: skip
     for setting in settings(scale):
-        measured[setting.name], model = time_setting(setting, scale)
-        print(f"{setting.name:58s} {measured[setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
+        result["settings"][setting.name], model = time_setting(setting, scale)
+        print(f"{setting.name:58s} {result['settings'][setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
+        _write(result, out)
         if setting == largest:  # on its model before the next build clears the session: no second build or trace
-            feed, cams = feed_ratio(model, scale), gradcam_rate(model, scale)
-    return {
-        "device": device_line(),
-        "quick": quick,
-        "alpha": scale.alpha,
-        "batch": scale.batch,
-        "images_per_epoch": scale.images,
-        "settings": measured,
-        "feed": feed,
-        "gradcam_images_per_s": cams,
-        "night": night(measured, scale, quick),
-    }
+            result["feed"] = feed_ratio(model, scale)
+            result["gradcam_images_per_s"] = gradcam_rate(model, scale)
+            _write(result, out)
+    result["night"] = night(result["settings"], scale, quick)
+    result["complete"] = True
+    _write(result, out)
+    return result
+
+
+def _write(result: dict[str, Any], out: Path) -> None:
+    """Replace the JSON whole (a temporary file renamed over it), never leave it half written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    partial.replace(out)
 
 
 def _print_table(result: dict[str, Any]) -> None:
@@ -324,10 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    result = run(args.quick)
+    result = run(args.quick, args.out)
     _print_table(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")
     return 0
 
