@@ -106,6 +106,6 @@ def predict_probabilities(model: keras.Model, films: np.ndarray, batch_size: int
 
 
 def first_rows(arrays: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
-    """The first `count` rows of each array, padded with copies to `count` when an array is shorter: one whole
-    batch, as every trial's steps take, for the calibration's timed steps."""
+    """The first `count` rows of each array, padded with copies to `count` when an array is shorter: whole
+    batches, as every trial's steps take, for the calibration's timed passes."""
     return [with_copies(head, count - len(head)) for head in (array[:count] for array in arrays)]
