@@ -86,13 +86,17 @@ class Scale:
     batch: int
     precisions: tuple[str, ...]
     xla: bool  # time XLA on as well (not on a CPU, where it is 5-20x slower)
+    steady_seconds: float  # the later epochs of a setting run until they add up to this (at least two)
 
 
 def _scale(quick: bool, has_gpu: bool) -> Scale:
     if quick:
-        return Scale(alpha=0.35, resolutions=(32,), images=64, batch=16, precisions=("float32",), xla=False)
+        return Scale(alpha=0.35, resolutions=(32,), images=64, batch=16, precisions=("float32",), xla=False,
+                     steady_seconds=0.0)  # fmt: skip
     precisions = ("float32", "mixed_float16", *(("mixed_bfloat16",) if _has_bfloat16() else ()))
-    return Scale(alpha=1.0, resolutions=(160, 192, 224), images=2048, batch=32, precisions=precisions, xla=has_gpu)
+    # an H200 trains 2,048 films in under a second, where one epoch's timing is noise: time several
+    return Scale(alpha=1.0, resolutions=(160, 192, 224), images=2048, batch=32, precisions=precisions, xla=has_gpu,
+                 steady_seconds=5.0)  # fmt: skip
 
 
 def _has_bfloat16() -> bool:
@@ -147,9 +151,17 @@ def _model(setting: Setting, scale: Scale) -> keras.Model:
     return model
 
 
+# the most epochs one setting trains, its first (the compile) included
+MAX_EPOCHS = 12
+
+
 class _EpochTimes(keras.callbacks.Callback):
-    def __init__(self) -> None:
+    """Each epoch's seconds; ends the fit once the epochs after the first (which carries the trace) number at
+    least two and add up to `steady_seconds`."""
+
+    def __init__(self, steady_seconds: float) -> None:
         super().__init__()
+        self.steady_seconds = steady_seconds
         self.seconds: list[float] = []
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -157,17 +169,20 @@ class _EpochTimes(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._started)
+        steady = self.seconds[1:]
+        if len(steady) >= 2 and sum(steady) >= self.steady_seconds:
+            self.model.stop_training = True
 
 
 def time_setting(setting: Setting, scale: Scale) -> tuple[dict[str, float], keras.Model]:
-    """Build, three epochs from uint8 arrays (the first carries the trace), then evaluation throughput; the
-    model, traced, for the measurements that follow."""
+    """Build, epochs from uint8 arrays (the first carries the trace; the later ones, at least two, for
+    scale.steady_seconds), then evaluation throughput; the model, traced, for the measurements that follow."""
     x, y = _films(scale.images, setting.resolution)
     started = time.perf_counter()
     model = _model(setting, scale)
     build = time.perf_counter() - started
-    epochs = _EpochTimes()
-    model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=3, verbose=0, callbacks=[epochs])
+    epochs = _EpochTimes(scale.steady_seconds)
+    model.fit(x, y.astype("float32"), batch_size=scale.batch, epochs=MAX_EPOCHS, verbose=0, callbacks=[epochs])
     steady = float(np.median(epochs.seconds[1:]))
     started = time.perf_counter()
     model.evaluate(x, y.astype("float32"), batch_size=scale.batch, verbose=0)  # traces the evaluation step
@@ -176,7 +191,8 @@ def time_setting(setting: Setting, scale: Scale) -> tuple[dict[str, float], kera
     model.evaluate(x, y.astype("float32"), batch_size=scale.batch, verbose=0)
     evaluate = time.perf_counter() - started
     return {"build_s": build, "first_epoch_s": epochs.seconds[0], "epoch_s": steady,
-            "eval_trace_s": max(eval_trace - evaluate, 0.0), "train_images_per_s": scale.images / steady,
+            "later_epochs": len(epochs.seconds) - 1, "eval_trace_s": max(eval_trace - evaluate, 0.0),
+            "train_images_per_s": scale.images / steady,
             "eval_images_per_s": scale.images / evaluate}, model  # fmt: skip
 
 

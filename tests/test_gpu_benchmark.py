@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import keras
 import pytest
@@ -35,6 +35,7 @@ def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
     assert any(name.endswith("Keras BatchNorm") for name in result["settings"])  # beside the fused, on TensorFlow
     for row in result["settings"].values():
         assert row["train_images_per_s"] > 0 and row["first_epoch_s"] > row["epoch_s"], row
+        assert row["later_epochs"] == 2, row  # --quick times two epochs after the compile, whatever their length
     assert result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
     plan = result["night"]
     search = load_config(builtin_config_path("overnight")).search
@@ -61,7 +62,8 @@ def test_each_precision_the_full_run_times_builds_in_that_precision(monkeypatch:
     before the first GPU day, the full run stopped there with a ConfigError (--quick times float32 alone)."""
     benchmark = _load_benchmark(monkeypatch)
     precisions = ("float32", "mixed_float16", "mixed_bfloat16")
-    scale = benchmark.Scale(alpha=0.35, resolutions=(32,), images=16, batch=8, precisions=precisions, xla=False)
+    scale = benchmark.Scale(alpha=0.35, resolutions=(32,), images=16, batch=8, precisions=precisions, xla=False,
+                            steady_seconds=0.0)  # fmt: skip
     try:
         for precision in precisions:
             model = benchmark._model(benchmark.Setting(32, True, precision, False), scale)
@@ -70,6 +72,22 @@ def test_each_precision_the_full_run_times_builds_in_that_precision(monkeypatch:
             assert model.get_layer("logit").dtype_policy.name == "float32"  # the head stays float32, as in the study
     finally:
         keras.mixed_precision.set_global_policy("float32")  # the global policy the next test in this worker expects
+
+
+def test_later_epochs_are_timed_until_they_add_up_to_the_steady_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An H200 trains an epoch in under a second, too short to time once: the fit goes on until the epochs after
+    the compile add up to steady_seconds, at least two of them, and no longer."""
+    benchmark = _load_benchmark(monkeypatch)
+    clock = iter([0.0, 100.0, 100.0, 100.8, 100.8, 101.6, 101.6, 102.4])  # a 100 s compile, then 0.8 s epochs
+    monkeypatch.setattr(benchmark, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    model = SimpleNamespace(stop_training=False)
+    epochs = benchmark._EpochTimes(steady_seconds=2.0)
+    epochs.set_model(model)
+    for epoch in range(4):
+        epochs.on_epoch_begin(epoch)
+        epochs.on_epoch_end(epoch)
+        assert model.stop_training == (epoch == 3), epoch  # 0.8 + 0.8 < 2.0 <= 0.8 + 0.8 + 0.8
+    assert epochs.seconds == pytest.approx([100.0, 0.8, 0.8, 0.8])
 
 
 @pytest.mark.slow
