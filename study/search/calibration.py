@@ -4,8 +4,8 @@ One model at the costliest setting (largest input, most trainable layers) is bui
 through fit and evaluate as an epoch runs them, a short pass and a long one each; smaller inputs are scaled by
 their pixel count. The search corrects these figures with every finished trial (study.budget.TrialClock).
 
-Why passes and not single steps: a call such as train_on_batch waits for its result and copies the model's
-state back every step, where fit and evaluate queue steps on the device and do that once per call. On an
+Why passes and not single steps: a call such as train_on_batch waits for its result (and on JAX reassigns
+every variable) each step, where fit and evaluate queue steps on the device and do that once per call. On an
 NVIDIA H200 under JAX (224 px, mixed_float16, batch 32) one train_on_batch took 28.6 ms against 11.4 ms a step
 in a 64-step fit, and test_on_batch 22.1 ms against 6.0 ms in evaluate: single steps put a 224 px epoch at 2.5
 times its measured length (docs/performance.md). On a CPU, where a step is far longer than a call's own cost,
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 # batches in the short and the long timed pass: their difference is the cost of one more batch
 SHORT_PASS, LONG_PASS = 4, 16
+TIMINGS = 2  # of each pass, the faster taken: interruptions only ever add time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,14 +106,14 @@ def calibrate(cfg: StudyConfig, arrays: dict[int, SplitArrays]) -> Calibration:
 
 
 def _pass_cost(run: Callable[[int], object]) -> PassCost:
-    """Time a short and a long pass after an untimed one (which takes a first call's own costs): the difference
-    is the cost per batch, what remains of the short pass the cost per call."""
+    """Time a short and a long pass, each the faster of two, after an untimed one (which takes a first call's own
+    costs): the difference is the cost per batch, what remains of the short pass the cost per call. The cost per
+    batch is held to at least half the long pass's average: noise that shrank the difference would otherwise
+    move an epoch's batches into its one call and estimate it far too short."""
     run(SHORT_PASS)
-    short = _seconds(run, SHORT_PASS)
-    long = _seconds(run, LONG_PASS)
-    per_batch = (long - short) / (LONG_PASS - SHORT_PASS)
-    if per_batch <= 0:  # timing noise larger than twelve batches: take the long pass as all per-batch cost
-        return PassCost(0.0, long / LONG_PASS)
+    short = min(_seconds(run, SHORT_PASS) for _ in range(TIMINGS))
+    long = min(_seconds(run, LONG_PASS) for _ in range(TIMINGS))
+    per_batch = max((long - short) / (LONG_PASS - SHORT_PASS), 0.5 * long / LONG_PASS)
     return PassCost(max(short - SHORT_PASS * per_batch, 0.0), per_batch)
 
 
