@@ -1,4 +1,5 @@
-"""What a night costs on this machine: the study's own model timed on the GPU, one command, about 12 minutes.
+"""What a night costs on this machine: the study's own model timed on the GPU, one command (12 minutes on an H200
+under JAX, most of it compiling).
 
 Measures, each side by side in one run:
 - training throughput (images/s) of the study's model (MobileNetV2, alpha 1.0) at 160, 192 and 224 px, fully
