@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -44,6 +43,7 @@ from study.config import builtin_config_path, load_config
 from study.data.split import SplitArrays
 from study.device import device_line, gpu_names, replicas
 from study.explain.gradcam import GradCam
+from study.results.io import write_json
 from study.search import hypermodel
 from study.search.calibration import calibrate
 from study.search.hypermodel import build_model, build_optimizer, resolve_precision
@@ -298,23 +298,15 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
     for setting in settings(scale):
         result["settings"][setting.name], model = time_setting(setting, scale)
         print(f"{setting.name:58s} {result['settings'][setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
-        _write(result, out)
+        write_json(out, result)
         if setting == largest:  # on its model before the next build clears the session: no second build or trace
             result["feed"] = feed_ratio(model, scale)
             result["gradcam_images_per_s"] = gradcam_rate(model, scale)
-            _write(result, out)
+            write_json(out, result)
     result["night"] = night(result["settings"], scale, quick)
     result["complete"] = True
-    _write(result, out)
+    write_json(out, result)
     return result
-
-
-def _write(result: dict[str, Any], out: Path) -> None:
-    """Replace the JSON whole (a temporary file renamed over it), never leave it half written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps(result, indent=2) + "\n")
-    partial.replace(out)
 
 
 def _print_table(result: dict[str, Any]) -> None:
