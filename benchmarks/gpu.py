@@ -6,13 +6,16 @@ Measures, each side by side in one run:
   trainable; at 224 px also frozen, float32 against mixed_float16 (and bfloat16 where the GPU has it), XLA
   off against on (the compile's cost and the per-epoch gain reported apart), and on TensorFlow the study's
   fused BatchNorm against Keras's own layer;
-- the per-trial overhead: build, trace and the first epoch against later epochs;
+- the per-trial overhead: build, trace and the first epoch against later epochs, and the same again for a
+  second build of the study's model at 224 px, as a later trial of a step shape already compiled pays it (on
+  JAX its steps load from a compilation cache, as they do from the study's cache folder);
 - the feed ratio: fitting from the uint8 arrays as the study does, against the same steps on one batch the
   backend holds (a cached tf.data batch on TensorFlow, which still crosses to the GPU each step; a jax.Array
   already on the GPU on JAX): no NumPy slicing or shuffling per step; target >= 0.95;
 - batched Grad-CAM throughput at 224 px;
 - the night this implies: the overnight plan's trials and epochs at the measured rates, beside the estimate the
-  study's own calibration makes for the same plan on this machine.
+  study's own calibration makes for the same plan on this machine. The calibration is checked right after the
+  first setting, so a run cut short keeps that check.
 Writes a table to stdout and the figures to --out (JSON, rewritten after each measurement). Without a GPU it
 says so and exits 0; --quick runs a tiny version on whatever is there (the CPU included) in under a minute, so
 the script cannot rot unseen. On JAX it needs no TensorFlow.
@@ -27,7 +30,9 @@ import contextlib
 import dataclasses
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -41,7 +46,7 @@ import keras
 
 from study.config import builtin_config_path, load_config
 from study.data.split import SplitArrays
-from study.device import device_line, gpu_names, replicas
+from study.device import cache_compilations, device_line, gpu_names, replicas
 from study.explain.gradcam import GradCam
 from study.results.io import write_json
 from study.search import hypermodel
@@ -119,9 +124,10 @@ def study_precision() -> str:
 
 
 def settings(scale: Scale) -> list[Setting]:
-    """Every size trainable at the study's precision, then at the largest size: each precision, frozen, XLA."""
+    """The largest size as the study trains it first (the calibration is checked against it right after, so a run
+    cut short keeps that check), then the other sizes, then at the largest size: each precision, frozen, XLA."""
     largest, ours = max(scale.resolutions), study_precision()
-    chosen = [Setting(size, True, ours, False) for size in scale.resolutions]
+    chosen = [Setting(largest, True, ours, False)] + [Setting(size, True, ours, False) for size in scale.resolutions]
     chosen += [Setting(largest, True, precision, False) for precision in scale.precisions]
     chosen.append(Setting(largest, False, ours, False))
     if scale.xla and keras.backend.backend() == "tensorflow":  # on JAX every setting is compiled already
@@ -259,17 +265,70 @@ def gradcam_rate(model: keras.Model, scale: Scale) -> float:
     return len(x) / (time.perf_counter() - started)
 
 
-def night(measured: dict[str, dict[str, float]], scale: Scale, quick: bool) -> dict[str, float]:
-    """The overnight plan at the measured rates, beside the calibration's estimate on this machine."""
+@contextlib.contextmanager
+def _fresh_compilation_cache() -> Iterator[None]:
+    """On JAX, every compiled step is kept in a new, empty folder, as the study keeps them in its cache folder: the
+    first build of a step shape compiles it, a later build of that shape loads it. TensorFlow keeps no such cache."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="gpu-benchmark-") as folder:
+        cache_compilations(Path(folder))
+        yield
+
+
+@contextlib.contextmanager
+def _compiled_steps_loaded() -> Iterator[list[str]]:
+    """On JAX, one entry per compiled step loaded from the compilation cache while the block runs."""
+    loads: list[str] = []
+    if keras.backend.backend() != "jax":
+        yield loads
+        return
+    import jax
+
+    def listen(event: str, **_details: Any) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            loads.append(event)
+
+    jax.monitoring.register_event_listener(listen)
+    try:
+        yield loads
+    finally:
+        jax.monitoring.unregister_event_listener(listen)
+
+
+def repeat_build(setting: Setting, scale: Scale) -> dict[str, float]:
+    """The same model built and trained again, as a later trial of a step shape the night has compiled already:
+    on JAX its steps load from the compilation cache (how many did is recorded), on TensorFlow they are traced
+    again."""
+    with _compiled_steps_loaded() as loads:
+        row, _ = time_setting(setting, scale)
+    if keras.backend.backend() == "jax":
+        row["compiled_steps_loaded"] = len(loads)
+    return row
+
+
+def _fixed_part(row: dict[str, float]) -> float:
+    """A trial's cost beyond its epochs: build, the training step's trace (first epoch minus a later one), the
+    evaluation's trace."""
+    return row["build_s"] + row["first_epoch_s"] - row["epoch_s"] + row["eval_trace_s"]
+
+
+def _epoch_seconds(row: dict[str, float], train: int, val: int) -> float:
+    """One epoch of `train` films and a validation pass over `val` at a setting's measured rates."""
+    return train / row["train_images_per_s"] + val / row["eval_images_per_s"]
+
+
+def _epoch_films(scale: Scale, quick: bool) -> tuple[int, int]:
+    """Training and validation films of one epoch of the night: Kaggle's split, or tiny ones for --quick."""
+    return (scale.images, scale.images // 4) if quick else (KAGGLE_TRAIN, KAGGLE_VAL)
+
+
+def calibration_check(largest: dict[str, float], scale: Scale, quick: bool) -> dict[str, Any]:
+    """The study's own calibration on this machine, for the overnight space at the benchmark's sizes, and its epoch
+    at the largest size over the epoch the measured rates imply (the budget needs it within 25%)."""
     cfg = load_config(builtin_config_path("overnight"))
-    plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
-    train, val = (scale.images, scale.images // 4) if quick else (KAGGLE_TRAIN, KAGGLE_VAL)
-    rates = {s.resolution: measured[s.name] for s in settings(scale) if s.as_the_study_trains}
-    epoch = {size: train / r["train_images_per_s"] + val / r["eval_images_per_s"] for size, r in rates.items()}
-    # a trial's fixed part: build, the training step's trace (first epoch minus a later one), the evaluation's trace
-    fixed = [r["build_s"] + r["first_epoch_s"] - r["epoch_s"] + r["eval_trace_s"] for r in rates.values()]
-    overhead = float(np.mean(fixed))
-    measured_night = plan.total_trials * overhead + plan.total_epochs * float(np.mean(list(epoch.values())))
+    train, val = _epoch_films(scale, quick)
     arrays = {}
     for size in scale.resolutions:
         x_train, y_train = _films(train, size)
@@ -278,32 +337,61 @@ def night(measured: dict[str, dict[str, float]], scale: Scale, quick: bool) -> d
     space = dataclasses.replace(cfg.space, resolutions=scale.resolutions)
     model_cfg = dataclasses.replace(cfg.model, weights="none", alpha=scale.alpha)
     calibration = calibrate(dataclasses.replace(cfg, space=space, model=model_cfg), arrays)
-    estimated = plan.total_trials * calibration.build_seconds + plan.total_epochs * float(
-        np.mean(list(calibration.epoch_seconds.values()))
+    measured = _epoch_seconds(largest, train, val)
+    estimated = calibration.epoch_seconds[max(scale.resolutions)]
+    return {"build_s": calibration.build_seconds, "epoch_s": calibration.epoch_seconds,
+            "epoch_s_largest": estimated, "epoch_s_largest_measured": measured,
+            "calibration_over_measured": estimated / measured}  # fmt: skip
+
+
+def night(measured: dict[str, dict[str, float]], repeat: dict[str, float], calibration: dict[str, Any], scale: Scale,
+          quick: bool) -> dict[str, float]:  # fmt: skip
+    """The overnight plan at the measured rates, beside the calibration's estimate for it. Each step shape of the
+    space (input size, augmentation, unfrozen depth; dropout, class weights and learning rate are not compiled
+    in) is charged a first build of a fully trainable model, at most once a trial; the trials beyond that, the
+    repeated build. Both are upper bounds: frozen and partly frozen backbones compile faster."""
+    cfg = load_config(builtin_config_path("overnight"))
+    plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
+    train, val = _epoch_films(scale, quick)
+    rates = [measured[s.name] for s in settings(scale) if s.as_the_study_trains]
+    epoch = float(np.mean([_epoch_seconds(row, train, val) for row in rates]))
+    first_build = float(np.mean([_fixed_part(row) for row in rates]))
+    space = cfg.space
+    shapes = min(plan.total_trials, len(space.resolutions) * len(space.augmentation) * len(space.unfrozen_layers))
+    epochs_s = plan.total_epochs * epoch
+    estimated = plan.total_trials * calibration["build_s"] + plan.total_epochs * float(
+        np.mean(list(calibration["epoch_s"].values()))
     )
-    largest = max(scale.resolutions)
-    return {"trials": plan.total_trials, "epochs": plan.total_epochs, "measured_s": measured_night,
-            "calibration_s": estimated, "epoch_s_largest_measured": epoch[largest],
-            "epoch_s_largest_calibration": calibration.epoch_seconds[largest],
-            "calibration_over_measured": calibration.epoch_seconds[largest] / epoch[largest]}  # fmt: skip
+    return {"trials": plan.total_trials, "epochs": plan.total_epochs, "step_shapes": shapes,
+            "measured_s": shapes * first_build + (plan.total_trials - shapes) * _fixed_part(repeat) + epochs_s,
+            "measured_every_trial_compiling_s": plan.total_trials * first_build + epochs_s,
+            "calibration_s": estimated}  # fmt: skip
 
 
 def run(quick: bool, out: Path) -> dict[str, Any]:
     """Every measurement, the JSON at `out` rewritten after each one ("complete": false until the last), so a
-    session cut off or a run stopped at its time limit keeps what it measured."""
+    session cut off or a run stopped at its time limit keeps what it measured: the calibration's check comes
+    right after the first setting."""
     scale = _scale(quick, bool(gpu_names()))
     largest = Setting(max(scale.resolutions), True, study_precision(), False)  # as the study trains at that size
     result: dict[str, Any] = {"device": device_line(), "quick": quick, "complete": False, "alpha": scale.alpha,
                               "batch": scale.batch, "images_per_epoch": scale.images, "settings": {}}  # fmt: skip
-    for setting in settings(scale):
-        result["settings"][setting.name], model = time_setting(setting, scale)
-        print(f"{setting.name:58s} {result['settings'][setting.name]['train_images_per_s']:9.1f} images/s", flush=True)
-        write_json(out, result)
-        if setting == largest:  # on its model before the next build clears the session: no second build or trace
-            result["feed"] = feed_ratio(model, scale)
-            result["gradcam_images_per_s"] = gradcam_rate(model, scale)
+    with _fresh_compilation_cache():
+        for setting in settings(scale):
+            result["settings"][setting.name], model = time_setting(setting, scale)
+            print(f"{setting.name:58s} {result['settings'][setting.name]['train_images_per_s']:9.1f} images/s",
+                  flush=True)  # fmt: skip
             write_json(out, result)
-    result["night"] = night(result["settings"], scale, quick)
+            if setting == largest:  # on its model before the next build clears the session: no second build
+                result["feed"] = feed_ratio(model, scale)
+                result["gradcam_images_per_s"] = gradcam_rate(model, scale)
+                write_json(out, result)
+                result["repeat"] = repeat_build(setting, scale)
+                result["calibration"] = calibration_check(result["settings"][setting.name], scale, quick)
+                print(f"calibration / measured, a {setting.resolution} px epoch: "
+                      f"{result['calibration']['calibration_over_measured']:.2f}", flush=True)  # fmt: skip
+                write_json(out, result)
+        result["night"] = night(result["settings"], result["repeat"], result["calibration"], scale, quick)
     result["complete"] = True
     write_json(out, result)
     return result
@@ -312,24 +400,33 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
 def _print_table(result: dict[str, Any]) -> None:
     print(f"\n{result['device']}; alpha {result['alpha']}, batch {result['batch']}")
     print(f"{'setting':58s} {'build s':>8s} {'1st epoch':>9s} {'epoch s':>8s} {'img/s':>9s}")
-    for name, row in result["settings"].items():
+    repeated = {f"{next(iter(result['settings']))}, built again": result["repeat"]}
+    for name, row in {**result["settings"], **repeated}.items():
         print(f"{name:58s} {row['build_s']:8.1f} {row['first_epoch_s']:9.2f} {row['epoch_s']:8.2f} "
               f"{row['train_images_per_s']:9.1f}")  # fmt: skip
-    feed, cams, plan = result["feed"], result["gradcam_images_per_s"], result["night"]
+    if "compiled_steps_loaded" in result["repeat"]:
+        print(f"built again: {result['repeat']['compiled_steps_loaded']} compiled steps loaded from the cache")
+    feed, cams, plan, check = result["feed"], result["gradcam_images_per_s"], result["night"], result["calibration"]
     print(f"feed ratio (one batch the backend holds / the study's uint8 arrays, epoch time): {feed['ratio']:.2f} "
           "(target >= 0.95)")  # fmt: skip
     print(f"Grad-CAM: {cams:.1f} maps/s")
     print(f"the overnight plan, {plan['trials']} trials and {plan['epochs']} epochs: {plan['measured_s'] / 3600:.2f} h "
-          f"at the measured rates, {plan['calibration_s'] / 3600:.2f} h by the study's calibration "
-          f"(largest size's epoch: calibration / measured = {plan['calibration_over_measured']:.2f})"
+          f"at the measured rates with at most {plan['step_shapes']} step shapes compiled "
+          f"({plan['measured_every_trial_compiling_s'] / 3600:.2f} h if every trial compiled its own), "
+          f"{plan['calibration_s'] / 3600:.2f} h by the study's calibration (largest size's epoch: calibration / "
+          f"measured = {check['calibration_over_measured']:.2f})"
           + (" [--quick: tiny films and sizes, not a real night]" if result["quick"] else ""))  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a tiny run on any device, the CPU included")
     parser.add_argument("--out", type=Path, default=Path("benchmarks") / "gpu.json", help="where to write the JSON")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if not args.quick and not gpu_names():
         print(f"benchmarks/gpu.py: {device_line()}; nothing to measure (run with --quick to try it on the CPU)")
         return 0
@@ -340,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
             f"benchmark's batch of {batch}; run it on 2, 4 or 8 of them (CUDA_VISIBLE_DEVICES)",
             file=sys.stderr,
         )
+        return 2
+    try:  # before any measurement, so a path that cannot be written costs no GPU time
+        write_json(args.out, {"device": device_line(), "quick": args.quick, "complete": False})
+    except OSError as error:
+        print(f"benchmarks/gpu.py: --out {args.out}: cannot write a JSON file there ({error})", file=sys.stderr)
         return 2
     result = run(args.quick, args.out)
     _print_table(result)

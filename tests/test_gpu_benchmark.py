@@ -37,12 +37,17 @@ def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
         assert row["train_images_per_s"] > 0 and row["first_epoch_s"] > row["epoch_s"], row
         assert row["later_epochs"] == 2, row  # --quick times two epochs after the compile, whatever their length
     assert result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
+    first = next(iter(result["settings"]))
+    # the study's own setting first, so a run cut short keeps the calibration's check, made right after it
+    assert first.startswith("32 px, trainable, float32, XLA") and "BatchNorm" not in first
+    assert result["repeat"]["later_epochs"] == 2 and result["repeat"]["train_images_per_s"] > 0
+    assert result["calibration"]["calibration_over_measured"] > 0
     plan = result["night"]
     search = load_config(builtin_config_path("overnight")).search
     expected = hyperband_plan(search.max_epochs, search.factor, search.hyperband_iterations)
-    assert (plan["trials"], plan["epochs"]) == (expected.total_trials, expected.total_epochs)
+    assert (plan["trials"], plan["epochs"], plan["step_shapes"]) == (expected.total_trials, expected.total_epochs, 36)
     assert plan["measured_s"] > 0 and plan["calibration_s"] > 0
-    assert "overnight plan" in completed.stdout
+    assert "overnight plan" in completed.stdout and f"{first}, built again" in completed.stdout
 
 
 def _load_benchmark(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
@@ -90,6 +95,40 @@ def test_later_epochs_are_timed_until_they_add_up_to_the_steady_seconds(monkeypa
     assert epochs.seconds == pytest.approx([100.0, 0.8, 0.8, 0.8])
 
 
+def test_the_night_charges_each_step_shape_one_first_build_and_every_later_trial_a_repeated_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On an H200 under JAX a first build of the study's model cost about 106 s and an epoch under 2 s: charging
+    all 90 trials a first build overstates the night by half, when the cache folder compiles each of the
+    overnight space's 36 step shapes once (3 sizes x 3 augmentation strengths x 4 unfrozen depths)."""
+    benchmark = _load_benchmark(monkeypatch)
+    scale = benchmark.Scale(alpha=1.0, resolutions=(160, 192, 224), images=2048, batch=32, precisions=("float32",),
+                            xla=False, steady_seconds=5.0)  # fmt: skip
+    # a first build of 1 + (101 - 1) + 4 = 105 s; an epoch of Kaggle's 4,186 + 1,046 films in 1 + 1 = 2 s
+    rates = {"train_images_per_s": float(benchmark.KAGGLE_TRAIN), "eval_images_per_s": float(benchmark.KAGGLE_VAL)}
+    first = {"build_s": 1.0, "first_epoch_s": 101.0, "epoch_s": 1.0, "eval_trace_s": 4.0, **rates}
+    measured = {setting.name: first for setting in benchmark.settings(scale) if setting.as_the_study_trains}
+    assert len(measured) == 3
+    repeat = {**first, "first_epoch_s": 3.0, "eval_trace_s": 0.0}  # 1 + (3 - 1) + 0 = 3 s
+    calibration = {"build_s": 100.0, "epoch_s": {160: 1.0, 192: 2.0, 224: 3.0}}
+    plan = benchmark.night(measured, repeat, calibration, scale, quick=False)
+    assert (plan["trials"], plan["epochs"], plan["step_shapes"]) == (90, 576, 36)
+    assert plan["measured_s"] == pytest.approx(36 * 105 + (90 - 36) * 3 + 576 * 2)
+    assert plan["measured_every_trial_compiling_s"] == pytest.approx(90 * 105 + 576 * 2)
+    assert plan["calibration_s"] == pytest.approx(90 * 100 + 576 * 2)
+
+
+def test_an_out_path_that_cannot_be_written_is_refused_before_any_measurement(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU session is short: a folder given as --out would otherwise fail the first write minutes in."""
+    benchmark = _load_benchmark(monkeypatch)
+    monkeypatch.setattr(benchmark, "run", lambda *_args: pytest.fail("measured although --out cannot be written"))
+    assert benchmark.main(["--quick", "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert f"--out {tmp_path}" in error and "cannot write" in error
+
+
 @pytest.mark.slow
 def test_without_a_gpu_it_says_so_and_measures_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -114,3 +153,6 @@ def test_on_jax_the_quick_run_needs_no_tensorflow(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert "on JAX" in result["device"] and result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
     assert all(row["train_images_per_s"] > 0 for row in result["settings"].values())
+    # the second build of the study's model loads its training step from the compilation cache, as a later trial
+    # of a step shape does from the study's cache folder
+    assert result["repeat"]["compiled_steps_loaded"] >= 1
