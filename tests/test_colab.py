@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shlex
 import subprocess
 import sys
@@ -108,3 +110,25 @@ def test_a_new_study_has_no_commit_to_pin(tmp_path: Path) -> None:
         [sys.executable, str(script), str(tmp_path / "no-mirror-yet")], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 0 and completed.stdout == ""
+
+
+def test_the_night_can_be_sized_first_and_its_figures_are_kept_on_drive(
+    notebook: nbformat.NotebookNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark cell runs before the night's cell, and writes its JSON to Drive (a disconnect wipes the local
+    disk) beside the study's mirror, not in it: the mirror's snapshots hold the study's files alone."""
+    script = NOTEBOOK.parent.parent / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("gpu_benchmark", script)
+    assert spec is not None and spec.loader is not None
+    benchmark = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, benchmark)  # its dataclasses look their module up there
+    monkeypatch.setattr(sys, "path", [*sys.path])  # the script puts the repository first; only for this test
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))  # it sets a default
+    spec.loader.exec_module(benchmark)
+    lines = _code(notebook).splitlines()
+    (command,) = [line for line in lines if line.startswith("!python benchmarks/gpu.py")]
+    args = benchmark.parse_args(shlex.split(command)[2:])
+    mirror = parse_args(_study_commands(notebook)[0]).mirror
+    assert str(args.out).startswith("/content/drive/") and mirror not in args.out.parents and not args.quick
+    night = next(line for line in lines if line.startswith("!python run_study.py") and "--time-budget" in line)
+    assert lines.index(command) < lines.index(night)
