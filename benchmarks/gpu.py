@@ -4,8 +4,9 @@ under JAX, most of it compiling).
 Measures, each side by side in one run:
 - training throughput (images/s) of the study's model (MobileNetV2, alpha 1.0) at 160, 192 and 224 px, fully
   trainable; at 224 px also frozen, float32 against mixed_float16 (and bfloat16 where the GPU has it), XLA
-  off against on (the compile's cost and the per-epoch gain reported apart), and on TensorFlow the study's
-  fused BatchNorm against Keras's own layer;
+  off against on (the compile's cost and the per-epoch gain reported apart; on TensorFlow both without
+  augmentation, whose rotation, zoom and translation its XLA cannot compile), and on TensorFlow the study's
+  fused BatchNorm against Keras's own layer; each row records whether Keras compiled the model with XLA;
 - the per-trial overhead: build, trace and the first epoch against later epochs, and the same again for a
   second build of the study's model at 224 px, as a later trial of a step shape already compiled pays it (on
   JAX its steps load from a compilation cache, as they do from the study's cache folder);
@@ -60,14 +61,15 @@ KAGGLE_TRAIN, KAGGLE_VAL = 4186, 1046
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One timed model: input size, trainable backbone or not, precision, XLA, and whether its BatchNorm layers
-    are the study's fused ones or Keras's own."""
+    """One timed model: input size, trainable backbone or not, precision, XLA, whether its BatchNorm layers are
+    the study's fused ones or Keras's own, and whether it augments (at the strongest strength searched) or not."""
 
     resolution: int
     trainable: bool
     precision: str
     xla: bool
     fused_batchnorm: bool = True
+    augmented: bool = True
 
     @property
     def name(self) -> str:
@@ -75,11 +77,13 @@ class Setting:
         xla = "XLA (JAX)" if keras.backend.backend() == "jax" else f"XLA {'on' if self.xla else 'off'}"
         backbone = "trainable" if self.trainable else "frozen"
         batchnorm = "" if self.fused_batchnorm else ", Keras BatchNorm"
-        return f"{self.resolution} px, {backbone}, {self.precision}, {xla}{batchnorm}"
+        augmentation = "" if self.augmented else ", no augmentation"
+        return f"{self.resolution} px, {backbone}, {self.precision}, {xla}{batchnorm}{augmentation}"
 
     @property
     def as_the_study_trains(self) -> bool:
-        return self.trainable and not self.xla and self.precision == study_precision() and self.fused_batchnorm
+        as_built = self.fused_batchnorm and self.augmented  # as the calibration builds it
+        return self.trainable and not self.xla and self.precision == study_precision() and as_built
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +135,10 @@ def settings(scale: Scale) -> list[Setting]:
     chosen += [Setting(largest, True, precision, False) for precision in scale.precisions]
     chosen.append(Setting(largest, False, ours, False))
     if scale.xla and keras.backend.backend() == "tensorflow":  # on JAX every setting is compiled already
-        chosen.append(Setting(largest, True, ours, True))
+        # TensorFlow's XLA has no kernel for the rotation, zoom and translation (ImageProjectiveTransformV3), and
+        # Keras silently trains such a model without it: the pair is timed without augmentation, as the study's
+        # augmentation 0 trains, the only trials model.xla = "on" compiles there
+        chosen += [Setting(largest, True, ours, xla, augmented=False) for xla in (False, True)]
     if keras.backend.backend() == "tensorflow":  # the fused kernel is TensorFlow's; JAX runs Keras's layer anyway
         chosen.append(Setting(largest, True, ours, False, fused_batchnorm=False))
     return list(dict.fromkeys(chosen))
@@ -146,9 +153,9 @@ def _model(setting: Setting, scale: Scale) -> keras.Model:
     cfg = load_config(builtin_config_path("overnight"))
     model_cfg = dataclasses.replace(cfg.model, weights="none", alpha=scale.alpha, xla="on" if setting.xla else "off")
     keras.backend.clear_session()
-    # as the study's calibration builds it (the strongest augmentation searched, the highest dropout), so the
-    # night printed beside the calibration's compares the same model
-    augmentation, dropout = max(cfg.space.augmentation), cfg.space.dropout_max
+    # as the study's calibration builds it (the strongest augmentation searched, unless the setting has none; the
+    # highest dropout), so the night printed beside the calibration's compares the same model
+    augmentation, dropout = max(cfg.space.augmentation) if setting.augmented else 0.0, cfg.space.dropout_max
     # each setting names its precision, mixed_bfloat16 too, which the study's model.precision does not offer
     precision = mock.patch.object(hypermodel, "resolve_precision", lambda _configured: setting.precision)
     unfused = mock.patch.object(hypermodel, "with_fused_batchnorm", lambda backbone: backbone)
@@ -183,7 +190,9 @@ class _EpochTimes(keras.callbacks.Callback):
 
 def time_setting(setting: Setting, scale: Scale) -> tuple[dict[str, float], keras.Model]:
     """Build, epochs from uint8 arrays (the first carries the trace; the later ones, at least two, for
-    scale.steady_seconds), then evaluation throughput; the model, traced, for the measurements that follow."""
+    scale.steady_seconds), then evaluation throughput; the model, traced, for the measurements that follow.
+    Whether the model was compiled with XLA is recorded: Keras trains one it cannot compile without, after a
+    warning alone."""
     x, y = _films(scale.images, setting.resolution)
     started = time.perf_counter()
     model = _model(setting, scale)
@@ -199,8 +208,8 @@ def time_setting(setting: Setting, scale: Scale) -> tuple[dict[str, float], kera
     evaluate = time.perf_counter() - started
     return {"build_s": build, "first_epoch_s": epochs.seconds[0], "epoch_s": steady,
             "later_epochs": len(epochs.seconds) - 1, "eval_trace_s": max(eval_trace - evaluate, 0.0),
-            "train_images_per_s": scale.images / steady,
-            "eval_images_per_s": scale.images / evaluate}, model  # fmt: skip
+            "train_images_per_s": scale.images / steady, "eval_images_per_s": scale.images / evaluate,
+            "xla_compiled": bool(model.jit_compile)}, model  # fmt: skip
 
 
 class _OneBatch(keras.utils.PyDataset):

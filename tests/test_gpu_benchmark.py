@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -36,6 +37,8 @@ def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
     for row in result["settings"].values():
         assert row["train_images_per_s"] > 0 and row["first_epoch_s"] > row["epoch_s"], row
         assert row["later_epochs"] == 2, row  # --quick times two epochs after the compile, whatever their length
+    for name, row in result["settings"].items():  # Keras compiled with XLA what the row says it did
+        assert row["xla_compiled"] == ("XLA off" not in name), name
     assert result["feed"]["ratio"] > 0 and result["gradcam_images_per_s"] > 0
     first = next(iter(result["settings"]))
     # the study's own setting first, so a run cut short keeps the calibration's check, made right after it
@@ -77,6 +80,19 @@ def test_each_precision_the_full_run_times_builds_in_that_precision(monkeypatch:
             assert model.get_layer("logit").dtype_policy.name == "float32"  # the head stays float32, as in the study
     finally:
         keras.mixed_precision.set_global_policy("float32")  # the global policy the next test in this worker expects
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="on JAX every setting is compiled with XLA")
+def test_on_tensorflow_the_xla_pair_times_models_that_differ_in_xla_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorFlow's XLA has no kernel for the augmentation's rotation, zoom and translation, and Keras trains such
+    a model without XLA after a warning alone: built with the strongest augmentation, as before, the "XLA on" row
+    timed a model without XLA."""
+    benchmark = _load_benchmark(monkeypatch)
+    scale = benchmark.Scale(alpha=0.35, resolutions=(32,), images=16, batch=8, precisions=("float32",), xla=True,
+                            steady_seconds=0.0)  # fmt: skip
+    compiled = [setting for setting in benchmark.settings(scale) if setting.xla]
+    assert len(compiled) == 1 and dataclasses.replace(compiled[0], xla=False) in benchmark.settings(scale)
+    assert benchmark._model(compiled[0], scale).jit_compile
 
 
 def test_later_epochs_are_timed_until_they_add_up_to_the_steady_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
