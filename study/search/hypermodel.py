@@ -219,6 +219,20 @@ def jit_setting(xla: str) -> bool | str:
     return True if keras.backend.backend() == "jax" else XLA_SETTINGS[xla]
 
 
+def xla_caveat(model_cfg: ModelConfig, augmentation_levels: Sequence[float]) -> str | None:
+    """Why model.xla will not compile every trial, or None. TensorFlow's XLA has no kernel for the rotation, zoom
+    and translation (ImageProjectiveTransformV3), and Keras trains such a model without XLA after a generic
+    warning per model: "on" would otherwise read as every trial compiled."""
+    augmented = sorted(level for level in augmentation_levels if level > 0)
+    if keras.backend.backend() == "jax" or model_cfg.xla == "off" or not augmented:
+        return None
+    return (
+        f"model.xla = \"{model_cfg.xla}\": TensorFlow's XLA cannot compile the augmentation's rotation, zoom and "
+        f"translation, so trials at augmentation {', '.join(f'{level:g}' for level in augmented)} train without "
+        "it (with KERAS_BACKEND=jax every trial is compiled)"
+    )
+
+
 def build_optimizer(model: keras.Model) -> None:
     """Create the optimizer's variables before the first step. Keras creates them lazily inside the traced
     training step, which makes TensorFlow trace that step twice: on two CPU cores, MobileNetV2 at alpha 0.35

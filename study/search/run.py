@@ -16,7 +16,7 @@ from study.results import BestTrial, Calibration, DataSummary, ResultsPaths
 from study.results.mirror import Mirror
 from study.search.calibration import calibrate
 from study.search.distributed import Role
-from study.search.hypermodel import ChestXrayHyperModel, resolve_precision
+from study.search.hypermodel import ChestXrayHyperModel, resolve_precision, xla_caveat
 from study.search.keras_tuner_api import Trial
 from study.search.ledger import TUNER_KEYS, SearchLedger
 from study.search.plan import hyperband_plan, trials_that_fit
@@ -68,6 +68,8 @@ def run_search(
     the chief hands it and returns when the chief says stop."""
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
     logger.info("search on %s; precision %s", device_line(), resolve_precision(cfg.model.precision))
+    if caveat := xla_caveat(cfg.model, cfg.space.augmentation):
+        logger.warning(caveat)
     tuner = StudyHyperband(
         paths=paths,
         cfg=cfg,
