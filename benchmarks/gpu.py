@@ -357,8 +357,8 @@ def night(measured: dict[str, dict[str, float]], repeat: dict[str, float], calib
           quick: bool) -> dict[str, float]:  # fmt: skip
     """The overnight plan at the measured rates, beside the calibration's estimate for it. Each step shape of the
     space (input size, augmentation, unfrozen depth; dropout, class weights and learning rate are not compiled
-    in) is charged a first build of a fully trainable model, at most once a trial; the trials beyond that, the
-    repeated build. Both are upper bounds: frozen and partly frozen backbones compile faster."""
+    in) is charged one first build of a fully trainable model, and the other trials the repeated build: an upper
+    bound, since frozen and partly frozen backbones compile faster and a night need not meet every shape."""
     cfg = load_config(builtin_config_path("overnight"))
     plan = hyperband_plan(cfg.search.max_epochs, cfg.search.factor, cfg.search.hyperband_iterations)
     train, val = _epoch_films(scale, quick)
