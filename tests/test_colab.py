@@ -115,8 +115,9 @@ def test_a_new_study_has_no_commit_to_pin(tmp_path: Path) -> None:
 def test_the_night_can_be_sized_first_and_its_figures_are_kept_on_drive(
     notebook: nbformat.NotebookNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The benchmark cell runs before the night's cell, and writes its JSON to Drive (a disconnect wipes the local
-    disk) beside the study's mirror, not in it: the mirror's snapshots hold the study's files alone."""
+    """The benchmark cell runs before the night's cell and rewrites its JSON on the local disk (a file replaced by
+    a rename on Drive may come back as an older one), then copies it to Drive, failed or not, beside the study's
+    mirror, not in it: the mirror's snapshots hold the study's files alone."""
     script = NOTEBOOK.parent.parent / "benchmarks" / "gpu.py"
     spec = importlib.util.spec_from_file_location("gpu_benchmark", script)
     assert spec is not None and spec.loader is not None
@@ -127,8 +128,12 @@ def test_the_night_can_be_sized_first_and_its_figures_are_kept_on_drive(
     spec.loader.exec_module(benchmark)
     lines = _code(notebook).splitlines()
     (command,) = [line for line in lines if line.startswith("!python benchmarks/gpu.py")]
-    args = benchmark.parse_args(shlex.split(command)[2:])
+    run, copy = command.split(";")  # not &&: a run that fails still leaves what it measured
+    args = benchmark.parse_args(shlex.split(run)[2:])
+    assert str(args.out).startswith("/content/") and "/drive/" not in str(args.out) and not args.quick
+    program, source, target = shlex.split(copy)
     mirror = parse_args(_study_commands(notebook)[0]).mirror
-    assert str(args.out).startswith("/content/drive/") and mirror not in args.out.parents and not args.quick
+    assert (program, Path(source)) == ("cp", args.out)
+    assert target.startswith("/content/drive/") and mirror not in Path(target).parents
     night = next(line for line in lines if line.startswith("!python run_study.py") and "--time-budget" in line)
     assert lines.index(command) < lines.index(night)
