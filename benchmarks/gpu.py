@@ -15,8 +15,9 @@ Measures, each side by side in one run:
   already on the GPU on JAX): no NumPy slicing or shuffling per step; target >= 0.95;
 - batched Grad-CAM throughput at 224 px;
 - the night this implies: the overnight plan's trials and epochs at the measured rates, beside the estimate the
-  study's own calibration makes for the same plan on this machine. The calibration is checked right after the
-  first setting, so a run cut short keeps that check.
+  study's own calibration makes for the same plan on this machine. The calibration is checked against the first
+  setting as soon as that setting's feed ratio, Grad-CAM and second build are done, so a run cut short keeps
+  that check.
 Writes a table to stdout and the figures to --out (JSON, rewritten after each measurement). Without a GPU it
 says so and exits 0; --quick runs a tiny version on whatever is there (the CPU included) in under a minute, so
 the script cannot rot unseen. On JAX it needs no TensorFlow.
@@ -128,8 +129,9 @@ def study_precision() -> str:
 
 
 def settings(scale: Scale) -> list[Setting]:
-    """The largest size as the study trains it first (the calibration is checked against it right after, so a run
-    cut short keeps that check), then the other sizes, then at the largest size: each precision, frozen, XLA."""
+    """The largest size as the study trains it first (the calibration is checked against it before the next
+    setting, so a run cut short keeps that check), then the other sizes, then at the largest size: each
+    precision, frozen, XLA."""
     largest, ours = max(scale.resolutions), study_precision()
     chosen = [Setting(largest, True, ours, False)] + [Setting(size, True, ours, False) for size in scale.resolutions]
     chosen += [Setting(largest, True, precision, False) for precision in scale.precisions]
@@ -283,37 +285,34 @@ def _fresh_compilation_cache() -> Iterator[None]:
         return
     with tempfile.TemporaryDirectory(prefix="gpu-benchmark-") as folder:
         cache_compilations(Path(folder))
+        _listen_for_cache_loads()
         yield
 
 
-@contextlib.contextmanager
-def _compiled_steps_loaded() -> Iterator[list[str]]:
-    """On JAX, one entry per compiled step loaded from the compilation cache while the block runs."""
-    loads: list[str] = []
-    if keras.backend.backend() != "jax":
-        yield loads
-        return
+# JAX's event for a compiled step loaded from the compilation cache, and every one heard in this process: the
+# listener is registered once and never removed (JAX 0.7, Colab's, has no public way to remove one)
+CACHE_LOAD_EVENT = "/jax/compilation_cache/cache_hits"
+_cache_loads: list[str] = []
+
+
+def _listen_for_cache_loads() -> None:
     import jax
 
     def listen(event: str, **_details: Any) -> None:
-        if event == "/jax/compilation_cache/cache_hits":
-            loads.append(event)
+        if event == CACHE_LOAD_EVENT:
+            _cache_loads.append(event)
 
     jax.monitoring.register_event_listener(listen)
-    try:
-        yield loads
-    finally:
-        jax.monitoring.unregister_event_listener(listen)
 
 
 def repeat_build(setting: Setting, scale: Scale) -> dict[str, float]:
     """The same model built and trained again, as a later trial of a step shape the night has compiled already:
     on JAX its steps load from the compilation cache (how many did is recorded), on TensorFlow they are traced
     again."""
-    with _compiled_steps_loaded() as loads:
-        row, _ = time_setting(setting, scale)
+    loaded_before = len(_cache_loads)
+    row, _ = time_setting(setting, scale)
     if keras.backend.backend() == "jax":
-        row["compiled_steps_loaded"] = len(loads)
+        row["compiled_steps_loaded"] = len(_cache_loads) - loaded_before
     return row
 
 
@@ -380,7 +379,7 @@ def night(measured: dict[str, dict[str, float]], repeat: dict[str, float], calib
 def run(quick: bool, out: Path) -> dict[str, Any]:
     """Every measurement, the JSON at `out` rewritten after each one ("complete": false until the last), so a
     session cut off or a run stopped at its time limit keeps what it measured: the calibration's check comes
-    right after the first setting."""
+    before the second setting."""
     scale = _scale(quick, bool(gpu_names()))
     largest = Setting(max(scale.resolutions), True, study_precision(), False)  # as the study trains at that size
     result: dict[str, Any] = {"device": device_line(), "quick": quick, "complete": False, "alpha": scale.alpha,
@@ -396,6 +395,7 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
                 result["gradcam_images_per_s"] = gradcam_rate(model, scale)
                 write_json(out, result)
                 result["repeat"] = repeat_build(setting, scale)
+                write_json(out, result)
                 result["calibration"] = calibration_check(result["settings"][setting.name], scale, quick)
                 print(f"calibration / measured, a {setting.resolution} px epoch: "
                       f"{result['calibration']['calibration_over_measured']:.2f}", flush=True)  # fmt: skip

@@ -128,12 +128,17 @@ def test_the_night_can_be_sized_first_and_its_figures_are_kept_on_drive(
     spec.loader.exec_module(benchmark)
     lines = _code(notebook).splitlines()
     (command,) = [line for line in lines if line.startswith("!python benchmarks/gpu.py")]
-    run, copy = command.split(";")  # not &&: a run that fails still leaves what it measured
-    args = benchmark.parse_args(shlex.split(run)[2:])
+    args = benchmark.parse_args(shlex.split(command)[2:])
     assert str(args.out).startswith("/content/") and "/drive/" not in str(args.out) and not args.quick
-    program, source, target = shlex.split(copy)
+    # an earlier run's file is removed first; a run that fails still leaves what it measured, so the copy is its
+    # own line (IPython runs it whatever the run's exit code), and only a file this run wrote is copied
+    start = lines.index(command)
+    assert lines[start - 1] == f"!rm -f {args.out}"
+    words = shlex.split(lines[start + 1].removeprefix("!"), comments=True)
+    assert words[:2] == ["test", "-f"] and words[3:5] == ["&&", "cp"] and len(words) == 7
+    checked, source, target = words[2], words[5], words[6]
     mirror = parse_args(_study_commands(notebook)[0]).mirror
-    assert (program, Path(source)) == ("cp", args.out)
+    assert Path(checked) == Path(source) == args.out
     assert target.startswith("/content/drive/") and mirror not in Path(target).parents
     night = next(line for line in lines if line.startswith("!python run_study.py") and "--time-budget" in line)
     assert lines.index(command) < lines.index(night)

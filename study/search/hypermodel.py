@@ -221,8 +221,10 @@ def jit_setting(xla: str) -> bool | str:
 
 def xla_caveat(model_cfg: ModelConfig, augmentation_levels: Sequence[float]) -> str | None:
     """Why model.xla will not compile every trial, or None. TensorFlow's XLA has no kernel for the rotation, zoom
-    and translation (ImageProjectiveTransformV3), and Keras trains such a model without XLA after a generic
-    warning per model: "on" would otherwise read as every trial compiled."""
+    and translation (ImageProjectiveTransformV3), and Keras trains such a model without XLA, after a generic
+    warning per model under "on" and silently under "auto": "on" would otherwise read as every trial compiled.
+    Whether the others are compiled stays Keras's call (never on the CPU under "auto", nor with deterministic
+    kernels)."""
     augmented = sorted(level for level in augmentation_levels if level > 0)
     if keras.backend.backend() == "jax" or model_cfg.xla == "off" or not augmented:
         return None
