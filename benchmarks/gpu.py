@@ -276,19 +276,6 @@ def gradcam_rate(model: keras.Model, scale: Scale) -> float:
     return len(x) / (time.perf_counter() - started)
 
 
-@contextlib.contextmanager
-def _fresh_compilation_cache() -> Iterator[None]:
-    """On JAX, every compiled step is kept in a new, empty folder, as the study keeps them in its cache folder: the
-    first build of a step shape compiles it, a later build of that shape loads it. TensorFlow keeps no such cache."""
-    if keras.backend.backend() != "jax":
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="gpu-benchmark-") as folder:
-        cache_compilations(Path(folder))
-        _listen_for_cache_loads()
-        yield
-
-
 # JAX's event for a compiled step loaded from the compilation cache, and every one heard in this process: the
 # listener is registered once and never removed (JAX 0.7, Colab's, has no public way to remove one)
 CACHE_LOAD_EVENT = "/jax/compilation_cache/cache_hits"
@@ -303,6 +290,19 @@ def _listen_for_cache_loads() -> None:
             _cache_loads.append(event)
 
     jax.monitoring.register_event_listener(listen)
+
+
+@contextlib.contextmanager
+def _fresh_compilation_cache() -> Iterator[None]:
+    """On JAX, every compiled step is kept in a new, empty folder, as the study keeps them in its cache folder: the
+    first build of a step shape compiles it, a later build of that shape loads it. TensorFlow keeps no such cache."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="gpu-benchmark-") as folder:
+        cache_compilations(Path(folder))
+        _listen_for_cache_loads()
+        yield
 
 
 def repeat_build(setting: Setting, scale: Scale) -> dict[str, float]:
@@ -390,7 +390,7 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
             print(f"{setting.name:58s} {result['settings'][setting.name]['train_images_per_s']:9.1f} images/s",
                   flush=True)  # fmt: skip
             write_json(out, result)
-            if setting == largest:  # on its model before the next build clears the session: no second build
+            if setting == largest:  # feed and Grad-CAM on its model, before the next build clears the session
                 result["feed"] = feed_ratio(model, scale)
                 result["gradcam_images_per_s"] = gradcam_rate(model, scale)
                 write_json(out, result)
