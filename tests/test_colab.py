@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import shlex
 import subprocess
 import sys
@@ -14,6 +12,7 @@ import pytest
 
 from run_study import parse_args
 from study.budget import parse_duration
+from tests.gpu_benchmark_script import load_gpu_benchmark
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "colab" / "overnight.ipynb"
 
@@ -118,14 +117,7 @@ def test_the_night_can_be_sized_first_and_its_figures_are_kept_on_drive(
     """The benchmark cell runs before the night's cell and rewrites its JSON on the local disk (a file replaced by
     a rename on Drive may come back as an older one), then copies it to Drive, failed or not, beside the study's
     mirror, not in it: the mirror's snapshots hold the study's files alone."""
-    script = NOTEBOOK.parent.parent / "benchmarks" / "gpu.py"
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", script)
-    assert spec is not None and spec.loader is not None
-    benchmark = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, benchmark)  # its dataclasses look their module up there
-    monkeypatch.setattr(sys, "path", [*sys.path])  # the script puts the repository first; only for this test
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))  # it sets a default
-    spec.loader.exec_module(benchmark)
+    benchmark = load_gpu_benchmark(monkeypatch)
     lines = _code(notebook).splitlines()
     (command,) = [line for line in lines if line.startswith("!python benchmarks/gpu.py")]
     args = benchmark.parse_args(shlex.split(command)[2:])

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import keras
 import pytest
@@ -19,9 +19,7 @@ from study.config import builtin_config_path, load_config
 from study.search.hypermodel import resolve_precision
 from study.search.plan import hyperband_plan
 from tests.blocked_imports import run_without
-from tests.conftest import ROOT
-
-SCRIPT = ROOT / "benchmarks" / "gpu.py"
+from tests.gpu_benchmark_script import SCRIPT, load_gpu_benchmark
 
 
 @pytest.mark.slow
@@ -56,22 +54,10 @@ def test_the_quick_run_measures_every_part(tmp_path: Path) -> None:
     assert "overnight plan" in completed.stdout and f"{first}, built again" in completed.stdout
 
 
-def _load_benchmark(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The script as a module of this process."""
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    benchmark = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, benchmark)  # its dataclasses look their module up there
-    monkeypatch.setattr(sys, "path", [*sys.path])  # the script puts the repository first; only for this test
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))  # it sets a default
-    spec.loader.exec_module(benchmark)
-    return benchmark
-
-
 def test_each_precision_the_full_run_times_builds_in_that_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     """A GPU run times mixed_bfloat16 too, which the study's model.precision does not offer: rehearsed on the CPU
     before the first GPU day, the full run stopped there with a ConfigError (--quick times float32 alone)."""
-    benchmark = _load_benchmark(monkeypatch)
+    benchmark = load_gpu_benchmark(monkeypatch)
     precisions = ("float32", "mixed_float16", "mixed_bfloat16")
     scale = benchmark.Scale(alpha=0.35, resolutions=(32,), images=16, batch=8, precisions=precisions, xla=False,
                             steady_seconds=0.0)  # fmt: skip
@@ -90,7 +76,7 @@ def test_on_tensorflow_the_xla_pair_times_models_that_differ_in_xla_alone(monkey
     """TensorFlow's XLA has no kernel for the augmentation's rotation, zoom and translation, and Keras trains such
     a model without XLA after a warning alone: built with the strongest augmentation, as before, the "XLA on" row
     timed a model without XLA."""
-    benchmark = _load_benchmark(monkeypatch)
+    benchmark = load_gpu_benchmark(monkeypatch)
     scale = benchmark.Scale(alpha=0.35, resolutions=(32,), images=16, batch=8, precisions=("float32",), xla=True,
                             steady_seconds=0.0)  # fmt: skip
     compiled = [setting for setting in benchmark.settings(scale) if setting.xla]
@@ -101,7 +87,7 @@ def test_on_tensorflow_the_xla_pair_times_models_that_differ_in_xla_alone(monkey
 def test_later_epochs_are_timed_until_they_add_up_to_the_steady_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     """An H200 trains an epoch in under a second, too short to time once: the fit goes on until the epochs after
     the compile add up to steady_seconds, at least two of them, and no longer."""
-    benchmark = _load_benchmark(monkeypatch)
+    benchmark = load_gpu_benchmark(monkeypatch)
     clock = iter([0.0, 100.0, 100.0, 100.8, 100.8, 101.6, 101.6, 102.4])  # a 100 s compile, then 0.8 s epochs
     monkeypatch.setattr(benchmark, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     model = SimpleNamespace(stop_training=False)
@@ -118,9 +104,9 @@ def test_the_night_charges_each_step_shape_one_first_build_and_every_later_trial
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """On an H200 under JAX a first build of the study's model cost about 106 s and an epoch under 2 s: charging
-    all 90 trials a first build overstates the night by half, when the cache folder compiles each of the
+    all 90 trials a first build about doubles the night, when the cache folder compiles each of the
     overnight space's 36 step shapes once (3 sizes x 3 augmentation strengths x 4 unfrozen depths)."""
-    benchmark = _load_benchmark(monkeypatch)
+    benchmark = load_gpu_benchmark(monkeypatch)
     scale = benchmark.Scale(alpha=1.0, resolutions=(160, 192, 224), images=2048, batch=32, precisions=("float32",),
                             xla=False, steady_seconds=5.0)  # fmt: skip
     # a first build of 1 + (101 - 1) + 4 = 105 s; an epoch of Kaggle's 4,186 + 1,046 films in 1 + 1 = 2 s
@@ -141,7 +127,7 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_any_measurement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A GPU session is short: a folder given as --out would otherwise fail the first write minutes in."""
-    benchmark = _load_benchmark(monkeypatch)
+    benchmark = load_gpu_benchmark(monkeypatch)
     monkeypatch.setattr(benchmark, "run", lambda *_args: pytest.fail("measured although --out cannot be written"))
     assert benchmark.main(["--quick", "--out", str(tmp_path)]) == 2
     error = capsys.readouterr().err
@@ -153,7 +139,7 @@ def test_without_a_gpu_it_says_so_and_measures_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Run in this process, with the backend made to list no GPU, so a machine that has one checks it too."""
-    benchmark = _load_benchmark(monkeypatch)
+    benchmark = load_gpu_benchmark(monkeypatch)
     monkeypatch.setattr(benchmark, "gpu_names", lambda: [])
     monkeypatch.setattr("study.device.gpu_names", lambda: [])  # what device_line lists
     out = tmp_path / "gpu.json"
